@@ -1,0 +1,172 @@
+"""Generate many paired samples in parallel, streaming, resumable and independent of worker count."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from joblib import Parallel, delayed
+from tqdm import tqdm
+
+import degrade
+from degrade.ops.base import LABEL_NAMES
+from degrade.pipeline import Degrader, Rendered, is_gray
+from degrade.seeding import sample_rng, spawn_key
+from degrade.sources import ImageError, Source, SourceItem, load_image
+from degrade.writer import FORMAT, DatasetError, DatasetWriter, write_sample
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that decides a sample's bytes besides its source image."""
+
+    preset: str  # the resolved preset, as canonical JSON (hashable, cheap to ship to workers)
+    seed: int = 0
+    repeats: int = 1
+    size: int | None = None  # shorter side after resizing, px
+    crop: int | None = None  # square random crop, px
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "preset": json.loads(self.preset)}
+
+
+@dataclass(frozen=True)
+class Summary:
+    written: int
+    skipped: int
+    failed: int
+    seconds: float
+
+    def line(self) -> str:
+        rate = self.written / self.seconds if self.seconds > 0 else 0.0
+        return f"written {self.written}, skipped {self.skipped} (already done), failed {self.failed}, {rate:.1f} pairs/s"
+
+
+def sample_id(item: SourceItem, repeat: int) -> str:
+    """Output name of one sample: the source id and the repeat index."""
+    return f"{item.id}_r{repeat}"
+
+
+@lru_cache(maxsize=4)
+def _degrader(preset_json: str) -> Degrader:
+    return Degrader(json.loads(preset_json))
+
+
+def prepare(image: np.ndarray, rng: np.random.Generator, size: int | None, crop: int | None, ref: str) -> tuple[np.ndarray, dict[str, Any]]:
+    """Resize the shorter side to `size` and take a random square `crop`; returns the image and what was done."""
+    h, w = image.shape[:2]
+    info: dict[str, Any] = {"resize": None, "crop": None}
+    if size is not None and min(h, w) != size:
+        scale = size / min(h, w)
+        new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+        image = cv2.resize(image, (new_w, new_h), interpolation=interp)
+        info["resize"] = [new_w, new_h]
+        h, w = new_h, new_w
+    if crop is not None:
+        if h < crop or w < crop:
+            raise ImageError(f"{ref}: image is {w}x{h}, smaller than --crop {crop}")
+        x, y = int(rng.integers(0, w - crop + 1)), int(rng.integers(0, h - crop + 1))
+        image = np.ascontiguousarray(image[y : y + crop, x : x + crop])
+        info["crop"] = [x, y, crop, crop]
+    return image, info
+
+
+def render_sample(item: SourceItem, repeat: int, settings: Settings) -> tuple[dict[str, Any], Rendered]:
+    """Load, prepare, plan and render one sample; returns its manifest record (without files) and images."""
+    image, checksum = load_image(item.path)
+    rng = sample_rng(settings.seed, item.id, repeat)
+    source = {"id": item.id, "ref": item.ref, "sha256": checksum, "size": [image.shape[1], image.shape[0]]}
+    image, geometry = prepare(image, rng, settings.size, settings.crop, item.ref)
+    degrader = _degrader(settings.preset)
+    plan = degrader.plan(rng, image.shape[:2], is_gray(image))
+    rendered = degrader.render(image, plan)
+    record = {
+        "id": sample_id(item, repeat),
+        "source": source,
+        "repeat": repeat,
+        "seed": settings.seed,
+        "spawn_key": list(spawn_key(item.id, repeat)),
+        **geometry,
+        "size": [image.shape[1], image.shape[0]],
+        **plan.to_record(),
+        "mask_coverage": round(float(np.count_nonzero(rendered.mask)) / rendered.mask.size, 6),
+    }
+    return record, rendered
+
+
+def _render_task(out: Path, item: SourceItem, repeat: int, settings: Settings) -> tuple[str, dict[str, Any]]:
+    """Worker body: render and write one sample, or describe why it could not be."""
+    cv2.setNumThreads(1)
+    try:
+        record, rendered = render_sample(item, repeat, settings)
+    except ImageError as exc:
+        return "error", {"id": sample_id(item, repeat), "ref": item.ref, "error": str(exc)}
+    except Exception as exc:  # one bad input must not stop a million-image run; it is reported, not dropped
+        message = f"{item.ref}: {type(exc).__name__}: {exc}".splitlines()[0]
+        return "error", {"id": sample_id(item, repeat), "ref": item.ref, "error": message}
+    record.update(write_sample(out, record["id"], rendered))
+    return "ok", record
+
+
+def dataset_info(source: Source, settings: Settings) -> dict[str, Any]:
+    """The identity of a dataset, written to dataset.json and compared when a run resumes."""
+    description = {k: v for k, v in source.description.items() if k != "count"}
+    return {
+        "format": FORMAT,
+        "engine": degrade.__version__,
+        "settings": settings.to_json(),
+        "source": description,
+        "labels": {str(value): name for value, name in LABEL_NAMES.items()},
+    }
+
+
+def generate(
+    source: Source,
+    out: Path,
+    settings: Settings,
+    *,
+    jobs: int = 1,
+    limit: int | None = None,
+    progress: bool = True,
+) -> Summary:
+    """Render every (source image, repeat) into `out`, skipping finished samples; see `writer` for the layout."""
+    start = time.perf_counter()
+    items = source.items[:limit] if limit is not None else source.items
+    writer = DatasetWriter(out, dataset_info(source, settings))
+    done = writer.open()
+    for entry in source.errors:
+        writer.add_error(entry)
+    todo = [(item, r) for item in items for r in range(settings.repeats) if sample_id(item, r) not in done]
+    skipped = len(items) * settings.repeats - len(todo)
+    written = 0
+
+    def tasks() -> Iterator[Any]:
+        for item, repeat in todo:
+            yield delayed(_render_task)(out, item, repeat, settings)
+
+    try:
+        with tqdm(total=len(todo), unit="pair", disable=not progress, dynamic_ncols=True) as bar:
+            for status, payload in Parallel(n_jobs=jobs, return_as="generator")(tasks()):
+                if status == "ok":
+                    writer.add_record(payload)
+                    written += 1
+                else:
+                    writer.add_error(payload)
+                    bar.write(f"skipped {payload['error']}")
+                bar.update()
+    except BaseException:
+        writer.close(complete=False)
+        raise
+    writer.close()
+    return Summary(written, skipped, writer.failed, time.perf_counter() - start)
+
+
+__all__ = ["DatasetError", "Settings", "Summary", "generate", "render_sample", "sample_id"]

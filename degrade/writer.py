@@ -1,0 +1,167 @@
+"""The on-disk dataset layout: atomic file writes, the manifest, resume and repair.
+
+    out/dataset.json     engine version, resolved settings and preset, source, counts
+    out/manifest.jsonl   one JSON line per finished sample, in processing order
+    out/{clean,degraded,mask,labels}/ID.png
+    out/errors.jsonl     inputs that were skipped, and why
+
+Image files are written to a temporary name and renamed, so a file either exists whole
+or not at all. A sample counts as finished once its manifest line is written, which
+happens only after all four files exist; a killed run leaves at most a few orphan
+files (re-rendered byte-identically on resume) and possibly a torn last manifest line
+(cut off on resume).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from degrade.pipeline import Rendered
+
+KINDS = ("clean", "degraded", "mask", "labels")
+FORMAT = "patina-pairs/1"
+
+
+class DatasetError(RuntimeError):
+    """The output folder cannot be used as asked; the message says why in one line."""
+
+
+def encode_png(img: np.ndarray) -> bytes:
+    """PNG bytes of a uint8 RGB (H, W, 3) or single-channel (H, W) image."""
+    bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img
+    ok, buf = cv2.imencode(".png", bgr)
+    if not ok:
+        raise DatasetError(f"PNG encoding failed for an image of shape {img.shape}")
+    return buf.tobytes()
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file and a rename, so readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def sample_files(sample_id: str) -> dict[str, str]:
+    """Relative paths of a sample's four files."""
+    return {kind: f"{kind}/{sample_id}.png" for kind in KINDS}
+
+
+def write_sample(out: Path, sample_id: str, rendered: Rendered) -> dict[str, Any]:
+    """Encode and write a sample's four images; return their paths and SHA-256 checksums."""
+    files = sample_files(sample_id)
+    checksums = {}
+    for kind in ("clean", "mask", "labels", "degraded"):
+        data = encode_png(getattr(rendered, kind))
+        atomic_write(out / files[kind], data)
+        checksums[kind] = hashlib.sha256(data).hexdigest()
+    return {"files": files, "sha256": {kind: checksums[kind] for kind in KINDS}}
+
+
+def json_line(obj: Any) -> str:
+    """One compact, deterministic JSON line."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
+class DatasetWriter:
+    """Owns `out/`: checks a rerun is compatible, resumes, and appends records and errors in order."""
+
+    def __init__(self, out: Path, info: dict[str, Any]) -> None:
+        self.out = Path(out)
+        self.info = info
+        self._manifest = None
+        self._errors = None
+        self.done: set[str] = set()
+        self.failed = 0
+
+    def open(self) -> set[str]:
+        """Prepare the folder and return the ids already finished (their files all present)."""
+        for kind in KINDS:
+            (self.out / kind).mkdir(parents=True, exist_ok=True)
+            for tmp in (self.out / kind).glob(".*.tmp"):
+                tmp.unlink()
+        meta = self.out / "dataset.json"
+        if meta.exists():
+            self._check_compatible(json.loads(meta.read_text("utf-8")))
+        atomic_write(meta, (json.dumps({**self.info, "counts": None, "complete": False}, indent=2) + "\n").encode())
+        self.done = self._load_manifest()
+        # Failed inputs are retried, so their lines are rewritten in order by this run.
+        self._errors = open(self.out / "errors.jsonl", "w", encoding="utf-8")
+        self._manifest = open(self.out / "manifest.jsonl", "a", encoding="utf-8")
+        return set(self.done)
+
+    def _check_compatible(self, old: dict[str, Any]) -> None:
+        for key in ("format", "engine", "settings", "source"):
+            if old.get(key) != self.info.get(key):
+                detail = _first_difference(old.get(key), self.info.get(key), key)
+                raise DatasetError(
+                    f"{self.out} holds a dataset made with different settings ({detail}); "
+                    "use a new --out folder, or rerun the original command to resume"
+                )
+
+    def _load_manifest(self) -> set[str]:
+        """Ids in the manifest whose files all exist; cuts a torn last line and drops lines whose files are gone."""
+        path = self.out / "manifest.jsonl"
+        if not path.exists():
+            return set()
+        done: set[str] = set()
+        stale = False
+        complete_bytes = 0
+        with open(path, "rb") as fh:
+            for line in fh:
+                if not line.endswith(b"\n"):
+                    break
+                complete_bytes += len(line)
+                record = json.loads(line)
+                if all((self.out / rel).exists() for rel in record["files"].values()):
+                    done.add(record["id"])
+                else:
+                    stale = True
+        if stale:
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            with open(path, "rb") as src, open(tmp, "wb") as dst:
+                for line in src:
+                    if line.endswith(b"\n") and json.loads(line)["id"] in done:
+                        dst.write(line)
+            os.replace(tmp, path)
+        elif complete_bytes < path.stat().st_size:
+            os.truncate(path, complete_bytes)
+        return done
+
+    def add_record(self, record: dict[str, Any]) -> None:
+        self._manifest.write(json_line(record))
+        self._manifest.flush()
+        self.done.add(record["id"])
+
+    def add_error(self, entry: dict[str, Any]) -> None:
+        self._errors.write(json_line(entry))
+        self._errors.flush()
+        self.failed += 1
+
+    def close(self, complete: bool = True) -> None:
+        """Close the logs; a completed run records its final counts in dataset.json."""
+        for fh in (self._manifest, self._errors):
+            if fh is not None:
+                fh.close()
+        if not complete:
+            return
+        counts = {"samples": len(self.done), "failed": self.failed}
+        text = json.dumps({**self.info, "counts": counts, "complete": True}, indent=2) + "\n"
+        atomic_write(self.out / "dataset.json", text.encode("utf-8"))
+
+
+def _first_difference(old: Any, new: Any, path: str) -> str:
+    """A short description of where two JSON values first differ, e.g. 'settings.seed: 0 vs 1'."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            if old.get(key) != new.get(key):
+                return _first_difference(old.get(key), new.get(key), f"{path}.{key}")
+    return f"{path}: {json.dumps(old)[:60]} before, {json.dumps(new)[:60]} now"

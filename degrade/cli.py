@@ -10,7 +10,7 @@ import click
 
 from degrade.dataset import DatasetError, Settings, generate
 from degrade.presets import PresetError, builtin_presets, load_preset
-from degrade.sources import ImageError, download_voc, open_source
+from degrade.sources import DownloadError, ImageError, download_voc, open_source
 
 
 def _fail(message: str) -> None:
@@ -57,7 +57,10 @@ def gen(src: str, out: Path | None, preset: str, seed: int, repeats: int, size: 
     if download:
         if src != "voc" or voc_root is None:
             _fail("--download fetches Pascal VOC: use it with --src voc --voc-root DIR")
-        voc_root = download_voc(voc_root, year, progress=not quiet)
+        try:
+            voc_root = download_voc(voc_root, year, progress=not quiet)
+        except DownloadError as exc:
+            _fail(str(exc))
         if out is None:
             click.echo(f"VOC {year} is ready in {voc_root}")
             return

@@ -1,0 +1,183 @@
+"""Throughput of pair generation beside the pure I/O floor and the peers, on one core and two.
+
+    python benchmarks/throughput.py            # full run, about 5 minutes on 2 cores
+    python benchmarks/throughput.py --quick    # smaller counts, for a smoke check
+
+Inputs are JPEG files cut from the sample photos at 256x256 and at VOC size (500x375).
+Per-pair timings run in this process with OpenCV pinned to one thread:
+
+* floor: decode the source, encode the four PNG outputs (clean, degraded, mask, labels), write them;
+* ours: the whole `degrade-gen` sample (decode, checksum, plan, render, encode, checksum, atomic write);
+* official / albumentations: the same I/O as the floor around the peers' `bopbtl`-equivalent degradation
+  (see peers.py); ours on `bopbtl` is the equal-work comparison.
+
+Then `generate()` end to end with --jobs 1 and 2 (pairs/s, speed-up), and peak memory of a
+single-worker run over 100 and 2,000 images. Prints Markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peers import albumentations_pipeline, official  # noqa: E402
+
+from degrade.dataset import Settings, generate, render_sample  # noqa: E402
+from degrade.presets import load_preset  # noqa: E402
+from degrade.sources import SourceItem, load_image, open_source  # noqa: E402
+from degrade.writer import encode_png, write_sample  # noqa: E402
+
+SIZES = {"256²": (256, 256), "VOC 500×375": (500, 375)}
+
+
+def make_inputs(folder: Path, n: int, size: tuple[int, int], seed: int = 0) -> list[Path]:
+    """`n` JPEGs of `size` (w, h) cut at random from the sample photos."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    photos = [load_image(item.path)[0] for item in open_source("sample").items]
+    w, h = size
+    paths = []
+    for i in range(n):
+        photo = photos[i % len(photos)]
+        scale = max(w / photo.shape[1], h / photo.shape[0]) * rng.uniform(1.0, 1.6)
+        big = cv2.resize(photo, (max(w, round(photo.shape[1] * scale)), max(h, round(photo.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+        x, y = rng.integers(0, big.shape[1] - w + 1), rng.integers(0, big.shape[0] - h + 1)
+        path = folder / f"img{i:05d}.jpg"
+        Image.fromarray(big[y : y + h, x : x + w]).save(path, quality=92)
+        paths.append(path)
+    return paths
+
+
+def write_outputs(out: Path, name: str, clean: np.ndarray, degraded: np.ndarray) -> None:
+    zeros = np.zeros(clean.shape[:2], np.uint8)
+    for kind, img in (("clean", clean), ("degraded", degraded), ("mask", zeros), ("labels", zeros)):
+        (out / f"{name}.{kind}.png").write_bytes(encode_png(img))
+
+
+def per_pair(fn: Callable[[Path, str], None], paths: list[Path], rounds: int = 3) -> float:
+    """Seconds per pair: the best of `rounds` passes over all paths (best = least disturbed by the machine)."""
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for i, path in enumerate(paths):
+            fn(path, f"s{i}")
+        best = min(best, (time.perf_counter() - start) / len(paths))
+    return best
+
+
+def single_core_table(paths_by_size: dict[str, list[Path]], out: Path) -> list[str]:
+    cv2.setNumThreads(1)
+    settings = {name: Settings(json.dumps(load_preset(name))) for name in ("bopbtl", "old-photo")}
+    alb = albumentations_pipeline()
+    random.seed(0)
+    np.random.seed(0)
+
+    def floor(path: Path, name: str) -> None:
+        img = np.asarray(Image.open(path).convert("RGB"))
+        write_outputs(out, name, img, img)
+
+    def ours(preset: str) -> Callable[[Path, str], None]:
+        def run(path: Path, name: str) -> None:
+            record, rendered = render_sample(SourceItem(name, path, path.name), 0, settings[preset])
+            write_sample(out, record["id"], rendered)
+        return run
+
+    def peer(degrade: Callable[[np.ndarray], np.ndarray]) -> Callable[[Path, str], None]:
+        def run(path: Path, name: str) -> None:
+            img = np.asarray(Image.open(path).convert("RGB"))
+            write_outputs(out, name, img, degrade(img))
+        return run
+
+    for kind in ("clean", "degraded", "mask", "labels"):
+        (out / kind).mkdir(parents=True, exist_ok=True)
+    methods = {
+        "I/O floor": floor,
+        "ours, bopbtl": ours("bopbtl"),
+        "official release (numpy/PIL), bopbtl": peer(official),
+        "albumentations, bopbtl": peer(lambda img: alb(image=img)["image"]),
+        "ours, old-photo": ours("old-photo"),
+    }
+    lines = ["| method | " + " | ".join(f"{s} ms/pair | × floor" for s in paths_by_size) + " |",
+             "|---|" + "---:|---:|" * len(paths_by_size)]
+    times = {m: {s: per_pair(fn, paths) for s, paths in paths_by_size.items()} for m, fn in methods.items()}
+    for method, by_size in times.items():
+        cells = [f"{by_size[s] * 1e3:.2f} | {by_size[s] / times['I/O floor'][s]:.2f}" for s in paths_by_size]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for s in paths_by_size:
+        ours_t = times["ours, bopbtl"][s]
+        lines.append(f"- {s}: ours (bopbtl) is {times['official release (numpy/PIL), bopbtl'][s] / ours_t:.2f}× the speed of the official release "
+                     f"and {times['albumentations, bopbtl'][s] / ours_t:.2f}× albumentations, on equal work and one core.")
+    return lines
+
+
+def end_to_end_table(folders: dict[str, Path], root: Path) -> list[str]:
+    lines = ["| preset | size | pairs | --jobs 1 pairs/s | --jobs 2 pairs/s | speed-up |", "|---|---|---:|---:|---:|---:|"]
+    for preset in ("bopbtl", "old-photo"):
+        settings = Settings(json.dumps(load_preset(preset)))
+        for size, folder in folders.items():
+            source = open_source(str(folder))
+            rates = []
+            for jobs in (1, 2):
+                out = root / f"e2e-{preset}-{len(rates)}-{folder.name}"
+                summary = generate(source, out, settings, jobs=jobs, progress=False)
+                rates.append(summary.written / summary.seconds)
+            lines.append(f"| {preset} | {size} | {len(source.items)} | {rates[0]:.1f} | {rates[1]:.1f} | {rates[1] / rates[0]:.2f}× |")
+    return lines
+
+
+PEAK = """
+import json, resource, sys
+from degrade.dataset import Settings, generate
+from degrade.presets import load_preset
+from degrade.sources import open_source
+summary = generate(open_source(sys.argv[1]), __import__("pathlib").Path(sys.argv[2]), Settings(json.dumps(load_preset("old-photo"))), jobs=1, limit=int(sys.argv[3]), progress=False)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def memory_table(folder: Path, counts: list[int], root: Path) -> list[str]:
+    lines = ["| images | peak RSS (MiB), --jobs 1 |", "|---:|---:|"]
+    for n in counts:
+        out = subprocess.run([sys.executable, "-c", PEAK, str(folder), str(root / f"mem{n}"), str(n)],
+                             capture_output=True, text=True, check=True).stdout
+        lines.append(f"| {n} | {int(out.strip().splitlines()[-1]) / 1024:.0f} |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small counts, for a smoke check")
+    args = parser.parse_args()
+    n_single, n_e2e, mem_counts = (16, 40, [20, 100]) if args.quick else (48, 300, [100, 2000])
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        single = {s: make_inputs(root / f"single{i}", n_single, size) for i, (s, size) in enumerate(SIZES.items())}
+        e2e = {s: root / f"e2e{i}" for i, s in enumerate(SIZES)}
+        for (s, size), folder in zip(SIZES.items(), e2e.values()):
+            make_inputs(folder, n_e2e, size, seed=1)
+        mem_folder = root / "mem"
+        make_inputs(mem_folder, max(mem_counts), (256, 256), seed=2)
+        print(f"## One core, per pair ({n_single} images per size, best of 3 passes)\n")
+        print("\n".join(single_core_table(single, root / "single-out")))
+        print(f"\n## End to end, `generate()` ({n_e2e} images per size)\n")
+        print("\n".join(end_to_end_table(e2e, root)))
+        print("\n## Peak memory, old-photo at 256²\n")
+        print("\n".join(memory_table(mem_folder, mem_counts, root)))
+
+
+if __name__ == "__main__":
+    main()

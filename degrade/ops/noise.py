@@ -1,0 +1,197 @@
+"""Sensor, film and transmission noise: Gaussian, shot, speckle, salt-and-pepper and film grain.
+
+Every op draws a `seed` in `sample` and rebuilds its generator from it in `apply`, so a
+params dict replays the exact same noise.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from degrade.ops.base import Config, Op, Params, luminance, new_seed, uniform
+
+
+def _clip(x: np.ndarray) -> np.ndarray:
+    """Clip to [0, 1] in place and return `x` (a fresh float32 array owned by the caller)."""
+    return np.clip(x, 0.0, 1.0, out=x)
+
+
+def sample_gaussian_noise(rng: np.random.Generator, shape: tuple[int, int], cfg: Config) -> Params:
+    return {
+        "sigma": uniform(rng, cfg["sigma"]),
+        "mono": bool(rng.random() < float(cfg["mono_probability"])),
+        "seed": new_seed(rng),
+    }
+
+
+def apply_gaussian_noise(img: np.ndarray, params: Params) -> np.ndarray:
+    """Additive white Gaussian noise of std `sigma`; `mono` repeats one field on all channels (luma-only noise)."""
+    sigma = float(params["sigma"])
+    if sigma <= 0:
+        return img.copy()
+    rng = np.random.default_rng(int(params["seed"]))
+    h, w = img.shape[:2]
+    noise = rng.standard_normal((h, w, 1) if params["mono"] else img.shape, dtype=np.float32)
+    noise *= np.float32(sigma)
+    return _clip(img + noise)
+
+
+def sample_poisson_noise(rng: np.random.Generator, shape: tuple[int, int], cfg: Config) -> Params:
+    return {"amount": uniform(rng, cfg["amount"]), "seed": new_seed(rng)}
+
+
+def apply_poisson_noise(img: np.ndarray, params: Params) -> np.ndarray:
+    """Photon shot noise: count Poisson(img * peak) photons with peak = 1 / amount**2, so `amount`
+    is the relative noise std at white and dark areas get relatively noisier; amount 0 is identity."""
+    amount = float(params["amount"])
+    if amount <= 0:
+        return img.copy()
+    rng = np.random.default_rng(int(params["seed"]))
+    peak = 1.0 / (amount * amount)
+    counts = rng.poisson(img * np.float32(peak)).astype(np.float32)
+    counts *= np.float32(1.0 / peak)
+    return _clip(counts)
+
+
+def sample_speckle_noise(rng: np.random.Generator, shape: tuple[int, int], cfg: Config) -> Params:
+    return {"sigma": uniform(rng, cfg["sigma"]), "seed": new_seed(rng)}
+
+
+def apply_speckle_noise(img: np.ndarray, params: Params) -> np.ndarray:
+    """Multiplicative noise img + img * N(0, sigma) per channel, as the official Bringing-Old-Photos
+    release synthesises it (noise scales with brightness); sigma 0 is identity."""
+    sigma = float(params["sigma"])
+    if sigma <= 0:
+        return img.copy()
+    rng = np.random.default_rng(int(params["seed"]))
+    noise = rng.standard_normal(img.shape, dtype=np.float32)
+    noise *= np.float32(sigma)
+    noise *= img
+    noise += img
+    return _clip(noise)
+
+
+def sample_salt_pepper(rng: np.random.Generator, shape: tuple[int, int], cfg: Config) -> Params:
+    return {
+        "amount": uniform(rng, cfg["amount"]),
+        "salt_vs_pepper": uniform(rng, cfg["salt_vs_pepper"]),
+        "seed": new_seed(rng),
+    }
+
+
+def apply_salt_pepper(img: np.ndarray, params: Params) -> np.ndarray:
+    """Dust and pinholes: a fraction `amount` of pixels turns white (share `salt_vs_pepper`) or black,
+    on all channels at once; amount 0 is identity."""
+    amount = float(params["amount"])
+    out = img.copy()
+    if amount <= 0:
+        return out
+    rng = np.random.default_rng(int(params["seed"]))
+    u = rng.random(img.shape[:2], dtype=np.float32)
+    salt_below = np.float32(amount * float(params["salt_vs_pepper"]))
+    out[u < salt_below] = 1.0
+    out[(u >= salt_below) & (u < np.float32(amount))] = 0.0
+    return out
+
+
+_GRAIN_LOWRES_SIGMA = 1.5  # blur (px) kept at the reduced resolution when grain is coarse
+
+
+def grain_field(rng: np.random.Generator, shape: tuple[int, int], size: float, mix: np.ndarray) -> np.ndarray:
+    """White noise blurred by a Gaussian of `size` px, each field normalised to zero mean and
+    unit std, then mixed across channels: out = mix @ fields, shape (H, W, mix rows).
+
+    Coarse grain is synthesised at a reduced resolution (the blur keeps `_GRAIN_LOWRES_SIGMA`
+    px there) and upsampled, which costs far less than a wide blur at full size.
+    """
+    h, w = shape
+    factor = size / _GRAIN_LOWRES_SIGMA if size > 2 * _GRAIN_LOWRES_SIGMA else 1.0
+    lh, lw = max(1, math.ceil(h / factor)), max(1, math.ceil(w / factor))
+    field = rng.standard_normal((lh, lw, mix.shape[1]), dtype=np.float32)
+    sigma = size / factor
+    if sigma > 0:
+        field = cv2.GaussianBlur(field, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101)
+    if factor > 1.0:
+        field = cv2.resize(field, (w, h), interpolation=cv2.INTER_CUBIC)
+    mean, std = (v.ravel() for v in cv2.meanStdDev(field))
+    scale = mix / np.maximum(std, 1e-8)[None, :]  # normalise and mix in one affine pass
+    return cv2.transform(field, np.hstack([scale, -(scale @ mean)[:, None]])).reshape(h, w, mix.shape[0])
+
+
+def sample_film_grain(rng: np.random.Generator, shape: tuple[int, int], cfg: Config) -> Params:
+    return {
+        "amount": uniform(rng, cfg["amount"]),
+        "size": uniform(rng, cfg["size"]),
+        "color": uniform(rng, cfg["color"]),
+        "seed": new_seed(rng),
+    }
+
+
+def apply_film_grain(img: np.ndarray, params: Params) -> np.ndarray:
+    """Silver/dye grain: a spatially correlated field of `size` px, std `amount` at mid-grey.
+
+    Grain follows the density of the print, so its strength is sqrt(4 Y (1 - Y)) of the luma Y:
+    full in mid-tones, fading towards paper white and maximum black. It is mostly one mono field
+    shared by R, G, B plus an independent per-channel part of weight `color` (0 = pure mono),
+    mixed so the total std stays `amount`; amount 0 is identity.
+    """
+    amount = float(params["amount"])
+    if amount <= 0:
+        return img.copy()
+    rng = np.random.default_rng(int(params["seed"]))
+    color = min(max(float(params["color"]), 0.0), 1.0)
+    h, w = img.shape[:2]
+    if color > 0:  # one mono field shared by R, G, B plus one field per channel
+        mix = np.hstack([np.full((3, 1), math.sqrt(1.0 - color * color)), np.eye(3) * color])
+    else:
+        mix = np.ones((1, 1))
+    grain = grain_field(rng, (h, w), float(params["size"]), mix)
+    y = luminance(img)
+    strength = np.sqrt(np.clip(y * (1.0 - y), 0.0, None) * np.float32(4.0 * amount * amount))
+    grain *= strength[..., None]
+    return _clip(grain + img)
+
+
+OPS = [
+    Op(
+        "gaussian_noise",
+        sample_gaussian_noise,
+        apply_gaussian_noise,
+        defaults={"sigma": [0.01, 0.06], "mono_probability": 0.3},
+        doc="Additive Gaussian noise; `sigma` std range ([0, 1] units), `mono_probability` p of identical channels.",
+    ),
+    Op(
+        "poisson_noise",
+        sample_poisson_noise,
+        apply_poisson_noise,
+        defaults={"amount": [0.02, 0.08]},
+        doc="Shot noise; `amount` range = relative std at white = 1 / sqrt(peak photon count).",
+    ),
+    Op(
+        "speckle_noise",
+        sample_speckle_noise,
+        apply_speckle_noise,
+        defaults={"sigma": [0.02, 0.2]},
+        doc="Multiplicative noise img + img * N(0, sigma); `sigma` range (official release: 5/255..50/255).",
+    ),
+    Op(
+        "salt_pepper",
+        sample_salt_pepper,
+        apply_salt_pepper,
+        defaults={"amount": [0.0, 0.01], "salt_vs_pepper": [0.3, 0.8]},
+        doc="Impulse noise; `amount` range = fraction of pixels hit, `salt_vs_pepper` range = share set to white.",
+    ),
+    Op(
+        "film_grain",
+        sample_film_grain,
+        apply_film_grain,
+        defaults={"amount": [0.02, 0.08], "size": [0.7, 1.8], "color": [0.0, 0.3]},
+        doc=(
+            "Luma-dependent, spatially correlated film grain; `amount` std range at mid-grey, `size` grain "
+            "correlation length range in px, `color` range of the independent per-channel share (0 = mono)."
+        ),
+    ),
+]

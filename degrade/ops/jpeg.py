@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from degrade.ops.base import Config, Op, Params, randint
+from degrade.ops.base import Config, Op, Params, randint, to_float, to_uint8
 
 
 def sample_jpeg(rng: np.random.Generator, shape: tuple[int, int], cfg: Config) -> Params:
@@ -20,14 +20,13 @@ def apply_jpeg(img: np.ndarray, params: Params) -> np.ndarray:
     even quality 100 rounds to 8 bits and subsamples chroma.
     """
     quality = min(max(int(params["quality"]), 1), 100)
-    u8 = np.empty(img.shape, dtype=np.uint8)
-    np.rint(np.clip(img, 0.0, 1.0) * np.float32(255.0), out=u8, casting="unsafe")
+    u8 = to_uint8(img)
     flags = [cv2.IMWRITE_JPEG_QUALITY, quality, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420]
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(u8, cv2.COLOR_RGB2BGR), flags)
     if not ok:
         raise RuntimeError("jpeg: OpenCV failed to encode the image")
-    decoded = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    return decoded.astype(np.float32) * np.float32(1.0 / 255.0)
+    decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR_RGB)
+    return to_float(decoded)
 
 
 OPS = [

@@ -11,7 +11,7 @@ import math
 import cv2
 import numpy as np
 
-from degrade.ops.base import Config, Op, Params, luminance, uniform
+from degrade.ops.base import Config, Op, Params, luminance, to_uint8, uniform
 
 _LUMA = np.array([0.299, 0.587, 0.114])
 
@@ -19,6 +19,11 @@ _LUMA = np.array([0.299, 0.587, 0.114])
 def _clip(x: np.ndarray) -> np.ndarray:
     """Clip to [0, 1] in place and return `x` (a fresh float32 array owned by the caller)."""
     return np.clip(x, 0.0, 1.0, out=x)
+
+
+def _transform(img: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Apply a 3x4 affine colour matrix (out = M[:, :3] @ rgb + M[:, 3]) in one OpenCV pass, clipped."""
+    return _clip(cv2.transform(img, matrix.astype(np.float64)))
 
 
 # --- fade -------------------------------------------------------------------------------
@@ -43,15 +48,13 @@ def apply_fade(img: np.ndarray, params: Params) -> np.ndarray:
     lift, drop = float(params["black_lift"]), float(params["white_drop"])
     if s == 0 and c == 0 and lift == 0 and drop == 0:
         return img.copy()
-    y = luminance(img)
     span = 1.0 - drop - lift
     k = (1.0 - c) * span
-    const = lift + span * c * float(y.mean(dtype=np.float64))
-    y *= np.float32(k * s)
-    y += np.float32(const)
-    out = img * np.float32(k * (1.0 - s))
-    out += y[..., None]
-    return _clip(out)
+    mean_luma = float(np.dot(cv2.mean(img)[:3], _LUMA))
+    # out = k (1 - s) img + k s luma + const, as one 3x4 colour matrix
+    matrix = np.eye(3) * (k * (1.0 - s)) + k * s * np.tile(_LUMA, (3, 1))
+    const = lift + span * c * mean_luma
+    return _transform(img, np.hstack([matrix, np.full((3, 1), const)]))
 
 
 # --- colour cast ------------------------------------------------------------------------
@@ -100,9 +103,7 @@ def apply_color_cast(img: np.ndarray, params: Params) -> np.ndarray:
     offset = np.asarray(params["offset"], dtype=np.float32)
     if np.all(gain == 1) and np.all(offset == 0):
         return img.copy()
-    out = img * (gain - offset)
-    out += offset
-    return _clip(out)
+    return _transform(img, np.hstack([np.diag(gain - offset), offset[:, None]]))
 
 
 # --- sepia ------------------------------------------------------------------------------
@@ -121,12 +122,12 @@ def apply_sepia(img: np.ndarray, params: Params) -> np.ndarray:
     amount = float(params["amount"])
     if amount <= 0:
         return img.copy()
-    y = luminance(img)
-    np.clip(y, 0.0, 1.0, out=y)
+    levels = np.arange(256, dtype=np.float64) / 255.0
     gammas = np.exp2(float(params["warmth"]) * _SEPIA_SPREAD)
-    toned = cv2.merge([cv2.pow(y, float(g)) for g in gammas])
-    out = cv2.addWeighted(img, 1.0 - amount, toned, amount, 0.0)
-    return _clip(out)
+    table = (levels[:, None] ** gammas[None, :]).astype(np.float32).reshape(1, 256, 3)
+    # Tone curves through a 256-entry table on the 8-bit luma: exact to the output's precision.
+    toned = cv2.LUT(cv2.cvtColor(to_uint8(luminance(img)), cv2.COLOR_GRAY2RGB), table)
+    return _clip(cv2.addWeighted(img, 1.0 - amount, toned, amount, 0.0))
 
 
 # --- yellowing --------------------------------------------------------------------------
@@ -145,18 +146,17 @@ def apply_yellowing(img: np.ndarray, params: Params) -> np.ndarray:
     amount = float(params["amount"])
     if amount <= 0:
         return img.copy()
-    weight = luminance(img)
-    weight *= np.float32(0.6 * amount)
-    weight += np.float32(0.4 * amount)
-    factor = 1.0 - weight[..., None] * _YELLOW_LOSS
-    factor *= img
-    return _clip(factor)
+    # factor_c = 1 - amount * loss_c * (0.4 + 0.6 Y): one 1->3 channel affine map of the luma.
+    loss = amount * _YELLOW_LOSS.astype(np.float64)
+    factor = cv2.transform(luminance(img), np.stack([-0.6 * loss, 1.0 - 0.4 * loss], axis=1))
+    return _clip(cv2.multiply(img, factor))
 
 
 # --- exposure ---------------------------------------------------------------------------
 
 _CENTRE_JITTER = 0.1  # vignette centre offset range, relative to the image size
 _GRID = 4  # blotch grid resolution
+_GAIN_STEP = 8  # px per sample of the coarse gain grid
 
 
 def sample_exposure(rng: np.random.Generator, shape: tuple[int, int], cfg: Config) -> Params:
@@ -186,20 +186,22 @@ def apply_exposure(img: np.ndarray, params: Params) -> np.ndarray:
     h, w = img.shape[:2]
     cx, cy = (float(v) for v in params["center"])
     half_diag = 0.5 * math.hypot(w, h)
-    xs = ((np.arange(w, dtype=np.float32) + 0.5) - np.float32(cx * w)) / np.float32(half_diag)
-    ys = ((np.arange(h, dtype=np.float32) + 0.5) - np.float32(cy * h)) / np.float32(half_diag)
-    stops = np.zeros((h, w), dtype=np.float32)
-    if vignette > 0:
-        stops += (xs[None, :] ** 2 + ys[:, None] ** 2) * np.float32(math.log2(1.0 - vignette))
-    if gradient != 0:
-        a = math.radians(float(params["angle"]))
-        # Relative position along the direction, about -0.5..0.5 across the image.
-        stops += (xs * np.float32(math.cos(a) * half_diag / w))[None, :] * np.float32(gradient)
-        stops += (ys * np.float32(math.sin(a) * half_diag / h))[:, None] * np.float32(gradient)
+    xs = ((np.arange(w) + 0.5) - cx * w) / half_diag
+    ys = ((np.arange(h) + 0.5) - cy * h) / half_diag
+    # Vignette and gradient are separable in stops (k (x^2 + y^2) + g (a x + b y)), so the gain is
+    # an outer product of two 1-D curves: exact, and far cheaper than exp2 at every pixel.
+    k = math.log2(1.0 - vignette) if vignette > 0 else 0.0
+    a = math.radians(float(params["angle"]))
+    # Relative position along the direction, about -0.5..0.5 across the image.
+    gx = np.exp2(k * xs**2 + gradient * math.cos(a) * half_diag / w * xs).astype(np.float32)
+    gy = np.exp2(k * ys**2 + gradient * math.sin(a) * half_diag / h * ys).astype(np.float32)
+    gain = np.outer(gy, gx)
     if blotches != 0:
-        grid = np.asarray(params["grid"], dtype=np.float32)
-        stops += cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC) * np.float32(blotches)
-    gain = np.exp2(stops, out=stops)
+        # Smooth by construction: exp2 on a coarse grid (one sample per _GAIN_STEP px), then interpolated.
+        grid = np.asarray(params["grid"], dtype=np.float64)
+        coarse = (max(2, math.ceil(w / _GAIN_STEP)), max(2, math.ceil(h / _GAIN_STEP)))
+        stops = cv2.resize(grid, coarse, interpolation=cv2.INTER_CUBIC) * blotches
+        gain *= cv2.resize(np.exp2(stops).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
     return _clip(img * gain[..., None])
 
 
@@ -212,8 +214,7 @@ def sample_grayscale(rng: np.random.Generator, shape: tuple[int, int], cfg: Conf
 
 def apply_grayscale(img: np.ndarray, params: Params) -> np.ndarray:
     """Black-and-white print: Rec. 601 luma on all three channels."""
-    y = np.clip(luminance(img), 0.0, 1.0)
-    return cv2.merge([y, y, y])
+    return _clip(cv2.cvtColor(luminance(img), cv2.COLOR_GRAY2RGB))
 
 
 OPS = [

@@ -437,6 +437,15 @@ def test_salt_pepper_fraction_and_channels() -> None:
     assert salt.sum() / changed.sum() == pytest.approx(0.7, abs=0.05)
 
 
+def test_salt_pepper_per_channel_makes_coloured_specks() -> None:
+    img = grey(0.5, (200, 200))
+    out = run("salt_pepper", img, amount=0.05, salt_vs_pepper=0.7, per_channel=True, seed=9)
+    hit = out != img
+    assert hit.mean() == pytest.approx(0.05, rel=0.15)  # the fraction applies per channel value
+    partly = np.any(hit, axis=2) & ~np.all(hit, axis=2)
+    assert partly.sum() > 0.8 * np.any(hit, axis=2).sum()  # mostly single-channel specks
+
+
 def _channel_corr(noise: np.ndarray) -> float:
     c = np.corrcoef(noise.reshape(-1, 3).T)
     return float((c[0, 1] + c[0, 2] + c[1, 2]) / 3)

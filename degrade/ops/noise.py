@@ -79,19 +79,21 @@ def sample_salt_pepper(rng: np.random.Generator, shape: tuple[int, int], cfg: Co
     return {
         "amount": uniform(rng, cfg["amount"]),
         "salt_vs_pepper": uniform(rng, cfg["salt_vs_pepper"]),
+        "per_channel": bool(cfg["per_channel"]),
         "seed": new_seed(rng),
     }
 
 
 def apply_salt_pepper(img: np.ndarray, params: Params) -> np.ndarray:
     """Dust and pinholes: a fraction `amount` of pixels turns white (share `salt_vs_pepper`) or black,
-    on all channels at once; amount 0 is identity."""
+    on all channels at once, or with `per_channel` each channel on its own (coloured specks, as the
+    official release draws them); amount 0 is identity."""
     amount = float(params["amount"])
     out = img.copy()
     if amount <= 0:
         return out
     rng = np.random.default_rng(int(params["seed"]))
-    u = rng.random(img.shape[:2], dtype=np.float32)
+    u = rng.random(img.shape if params.get("per_channel", False) else img.shape[:2], dtype=np.float32)
     salt_below = np.float32(amount * float(params["salt_vs_pepper"]))
     out[u < salt_below] = 1.0
     out[(u >= salt_below) & (u < np.float32(amount))] = 0.0
@@ -195,8 +197,11 @@ OPS = [
         "salt_pepper",
         sample_salt_pepper,
         apply_salt_pepper,
-        defaults={"amount": [0.0, 0.01], "salt_vs_pepper": [0.3, 0.8]},
-        doc="Impulse noise; `amount` range = fraction of pixels hit, `salt_vs_pepper` range = share set to white.",
+        defaults={"amount": [0.0, 0.01], "salt_vs_pepper": [0.3, 0.8], "per_channel": False},
+        doc=(
+            "Impulse noise; `amount` range = fraction of pixels hit, `salt_vs_pepper` range = share set to white, "
+            "`per_channel` hits each channel independently (coloured specks)."
+        ),
     ),
     Op(
         "film_grain",

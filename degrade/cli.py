@@ -77,6 +77,8 @@ def gen(src: str, out: Path | None, preset: str, seed: int, repeats: int, size: 
         summary = generate(source, out, settings, jobs=jobs or os.cpu_count() or 1, limit=limit, progress=not quiet)
     except DatasetError as exc:
         _fail(str(exc))
+    except OSError as exc:  # the output folder itself: permissions, a full disk
+        _fail(f"{exc.filename or out}: cannot write ({exc.strerror or exc})")
     click.echo(summary.line())
     if summary.written == 0 and summary.skipped == 0:
         _fail(f"no sample could be written: {summary.failed} input(s) failed, see {out / 'errors.jsonl'}")

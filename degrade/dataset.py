@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -21,6 +22,9 @@ from degrade.pipeline import Degrader, Rendered, is_gray
 from degrade.seeding import sample_rng, spawn_key
 from degrade.sources import ImageError, Source, SourceItem, load_image
 from degrade.writer import FORMAT, DatasetError, DatasetWriter, write_sample
+
+
+_MAX_CHUNK = 32  # samples per worker round trip
 
 
 @dataclass(frozen=True)
@@ -103,8 +107,7 @@ def render_sample(item: SourceItem, repeat: int, settings: Settings) -> tuple[di
 
 
 def _render_task(out: Path, item: SourceItem, repeat: int, settings: Settings) -> tuple[str, dict[str, Any]]:
-    """Worker body: render and write one sample, or describe why it could not be."""
-    cv2.setNumThreads(1)
+    """Render and write one sample, or describe why it could not be."""
     try:
         record, rendered = render_sample(item, repeat, settings)
     except ImageError as exc:
@@ -114,6 +117,12 @@ def _render_task(out: Path, item: SourceItem, repeat: int, settings: Settings) -
         return "error", {"id": sample_id(item, repeat), "ref": item.ref, "error": message}
     record.update(write_sample(out, record["id"], rendered))
     return "ok", record
+
+
+def _render_chunk(out: Path, chunk: list[tuple[SourceItem, int]], settings: Settings) -> list[tuple[str, dict[str, Any]]]:
+    """Worker body: a chunk of samples per round trip, so inter-process overhead stays small next to the work."""
+    cv2.setNumThreads(1)
+    return [_render_task(out, item, repeat, settings) for item, repeat in chunk]
 
 
 def dataset_info(source: Source, settings: Settings) -> dict[str, Any]:
@@ -144,24 +153,31 @@ def generate(
     done = writer.open()
     for entry in source.errors:
         writer.add_error(entry)
-    todo = [(item, r) for item in items for r in range(settings.repeats) if sample_id(item, r) not in done]
-    skipped = len(items) * settings.repeats - len(todo)
-    written = 0
 
-    def tasks() -> Iterator[Any]:
-        for item, repeat in todo:
-            yield delayed(_render_task)(out, item, repeat, settings)
+    def todo() -> Iterator[tuple[SourceItem, int]]:
+        return ((item, r) for item in items for r in range(settings.repeats) if sample_id(item, r) not in done)
+
+    remaining = sum(1 for _ in todo())
+    skipped = len(items) * settings.repeats - remaining
+    written = 0
+    chunk_size = max(1, min(_MAX_CHUNK, remaining // (8 * jobs)))
+
+    def tasks() -> Iterator[Any]:  # lazy: joblib pulls chunks as workers free up, so memory stays flat
+        pending = todo()
+        while chunk := list(itertools.islice(pending, chunk_size)):
+            yield delayed(_render_chunk)(out, chunk, settings)
 
     try:
-        with tqdm(total=len(todo), unit="pair", disable=not progress, dynamic_ncols=True) as bar:
-            for status, payload in Parallel(n_jobs=jobs, return_as="generator")(tasks()):
-                if status == "ok":
-                    writer.add_record(payload)
-                    written += 1
-                else:
-                    writer.add_error(payload)
-                    bar.write(f"skipped {payload['error']}")
-                bar.update()
+        with tqdm(total=remaining, unit="pair", disable=not progress, dynamic_ncols=True) as bar:
+            for results in Parallel(n_jobs=jobs, return_as="generator")(tasks()):
+                for status, payload in results:
+                    if status == "ok":
+                        writer.add_record(payload)
+                        written += 1
+                    else:
+                        writer.add_error(payload)
+                        bar.write(f"skipped {payload['error']}")
+                    bar.update()
     except BaseException:
         writer.close(complete=False)
         raise

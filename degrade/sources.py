@@ -313,7 +313,7 @@ def _find_devkit(root: Path, year: str) -> Path:
         return root / "VOCdevkit"
     raise SourceError(
         f"{root}: no VOC{year} found (expected {root / 'VOCdevkit' / f'VOC{year}'} "
-        f"or {root / f'VOC{year}'}; download it with download_voc)"
+        f"or {root / f'VOC{year}'}; add --download to fetch it)"
     )
 
 

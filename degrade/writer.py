@@ -84,13 +84,19 @@ class DatasetWriter:
 
     def open(self) -> set[str]:
         """Prepare the folder and return the ids already finished (their files all present)."""
+        if self.out.exists() and not self.out.is_dir():
+            raise DatasetError(f"{self.out}: exists and is not a folder")
         for kind in KINDS:
             (self.out / kind).mkdir(parents=True, exist_ok=True)
             for tmp in (self.out / kind).glob(".*.tmp"):
                 tmp.unlink()
         meta = self.out / "dataset.json"
         if meta.exists():
-            self._check_compatible(json.loads(meta.read_text("utf-8")))
+            try:
+                old = json.loads(meta.read_text("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise DatasetError(f"{meta}: not a readable dataset description ({exc}); use a new --out folder") from None
+            self._check_compatible(old)
         atomic_write(meta, (json.dumps({**self.info, "counts": None, "complete": False}, indent=2) + "\n").encode())
         self.done = self._load_manifest()
         # Failed inputs are retried, so their lines are rewritten in order by this run.

@@ -245,3 +245,17 @@ def test_killed_process_resumes_byte_identical(photo_dir: Path, tmp_path: Path) 
     assert (out / "manifest.jsonl").read_bytes().count(b"\n") < 150, "the run finished before it could be killed"
     subprocess.run(cmd + args + ["--out", str(out), "--jobs", "1"], check=True, env=env)
     assert tree_bytes(out) == tree_bytes(tmp_path / "ref")
+
+
+def test_unusable_output_folders_are_refused(photo_dir: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    a_file = tmp_path / "pairs.txt"
+    a_file.write_text("not a folder")
+    result = runner.invoke(gen, ["--src", str(photo_dir), "--out", str(a_file), "-q"])
+    assert result.exit_code != 0 and "pairs.txt' is a file" in result.output
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "dataset.json").write_text("{ half")
+    result = runner.invoke(gen, ["--src", str(photo_dir), "--out", str(broken), "-q"])
+    assert result.exit_code != 0 and "not a readable dataset description" in result.output
+    assert (broken / "dataset.json").read_text() == "{ half"  # nothing overwritten

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,22 @@ class DatasetError(RuntimeError):
     """The output folder cannot be used as asked; the message says why in one line."""
 
 
+@lru_cache(maxsize=32)
+def _blank_png(height: int, width: int) -> bytes:
+    ok, buf = cv2.imencode(".png", np.zeros((height, width), np.uint8))
+    if not ok:
+        raise DatasetError(f"PNG encoding failed for a blank {width}x{height} mask")
+    return buf.tobytes()
+
+
 def encode_png(img: np.ndarray) -> bytes:
-    """PNG bytes of a uint8 RGB (H, W, 3) or single-channel (H, W) image."""
+    """PNG bytes of a uint8 RGB (H, W, 3) or single-channel (H, W) image.
+
+    All-zero masks and label maps (every sample of an unstructured preset) are encoded once
+    per size and reused: the bytes are identical, and it saves two encodes per sample.
+    """
+    if img.ndim == 2 and not img.any():
+        return _blank_png(*img.shape)
     bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img
     ok, buf = cv2.imencode(".png", bgr)
     if not ok:

@@ -93,10 +93,14 @@ def apply_salt_pepper(img: np.ndarray, params: Params) -> np.ndarray:
     if amount <= 0:
         return out
     rng = np.random.default_rng(int(params["seed"]))
-    u = rng.random(img.shape if params.get("per_channel", False) else img.shape[:2], dtype=np.float32)
-    salt_below = np.float32(amount * float(params["salt_vs_pepper"]))
-    out[u < salt_below] = 1.0
-    out[(u >= salt_below) & (u < np.float32(amount))] = 0.0
+    # Per-pixel coin flips, drawn the cheap way: how many pixels are hit (binomial), then which
+    # (distinct, uniformly chosen) and which of them are salt: the same law, without a full-size field.
+    flat = out.reshape(-1) if params.get("per_channel", False) else out.reshape(-1, img.shape[-1])
+    hits = int(rng.binomial(flat.shape[0], min(amount, 1.0)))
+    where = rng.choice(flat.shape[0], size=hits, replace=False, shuffle=False)
+    salt = rng.random(hits) < float(params["salt_vs_pepper"])
+    flat[where[salt]] = 1.0
+    flat[where[~salt]] = 0.0
     return out
 
 

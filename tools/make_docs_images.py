@@ -49,34 +49,58 @@ def grid(rows: list[list[np.ndarray]], labels: list[str] | None = None, gap: int
     return canvas
 
 
-def op_config(name: str) -> dict:
-    """The op's config in the `unstructured` preset if it appears there (stronger, so visible), else its defaults."""
-    for stage in load_preset("unstructured")["stages"].values():
-        for entry in stage["ops"].values():
-            for choice in entry.get("one_of", {}).values() if "one_of" in entry else [entry]:
-                if choice["op"] == name:
-                    return choice["config"]
-    return dict(OPS[name].defaults)
+# Two settings per op, mild then strong, chosen to show what each parameter does.
+EXAMPLES: dict[str, tuple[dict, dict]] = {
+    "gaussian_blur": ({"kernel": 0, "sigma": 1.0}, {"kernel": 0, "sigma": 3.0}),
+    "motion_blur": ({"length": 5.0, "angle": 20.0}, {"length": 15.0, "angle": 20.0}),
+    "defocus_blur": ({"radius": 1.5}, {"radius": 4.0}),
+    "gaussian_noise": ({"sigma": 0.03, "mono": False, "seed": 1}, {"sigma": 0.1, "mono": False, "seed": 1}),
+    "poisson_noise": ({"amount": 0.04, "seed": 1}, {"amount": 0.12, "seed": 1}),
+    "speckle_noise": ({"sigma": 0.05, "seed": 1}, {"sigma": 0.2, "seed": 1}),
+    "salt_pepper": ({"amount": 0.003, "salt_vs_pepper": 0.5, "per_channel": False, "seed": 1},
+                    {"amount": 0.02, "salt_vs_pepper": 0.5, "per_channel": True, "seed": 1}),
+    "film_grain": ({"amount": 0.02, "size": 0.8, "color": 0.0, "seed": 1}, {"amount": 0.06, "size": 1.5, "color": 0.4, "seed": 1}),
+    "low_resolution": ({"scale_x": 0.6, "scale_y": 0.6, "down": "area", "up": "bilinear"},
+                       {"scale_x": 0.3, "scale_y": 0.3, "down": "bicubic", "up": "nearest"}),
+    "jpeg": ({"quality": 50}, {"quality": 10}),
+    "fade": ({"contrast": 0.2, "saturation": 0.3, "black_lift": 0.06, "white_drop": 0.04},
+             {"contrast": 0.45, "saturation": 0.7, "black_lift": 0.15, "white_drop": 0.1}),
+    "color_cast": ({"gain": [1.04, 0.98, 0.97], "offset": [0.02, -0.005, 0.0]},
+                   {"gain": [1.12, 0.93, 1.0], "offset": [-0.02, 0.03, 0.02]}),
+    "sepia": ({"amount": 0.6, "warmth": 0.5}, {"amount": 1.0, "warmth": 1.0}),
+    "yellowing": ({"amount": 0.2}, {"amount": 0.6}),
+    "exposure": ({"vignette": 0.25, "center": [0.5, 0.5], "gradient": 0.0, "angle": 0.0, "blotches": 0.0, "grid": [[0.0] * 4] * 4},
+                 {"vignette": 0.4, "center": [0.45, 0.55], "gradient": 0.4, "angle": 30.0, "blotches": 0.2,
+                  "grid": np.random.default_rng(5).standard_normal((4, 4)).tolist()}),
+    "grayscale": ({}, {}),
+}
 
 
-def op_examples(source: np.ndarray) -> list[tuple[str, dict, str]]:
+def op_examples(source: np.ndarray) -> list[tuple[str, tuple[dict, dict], str]]:
+    """One picture per op: the photo, the op mild, the op strong."""
+    missing = set(OPS) - set(EXAMPLES)
+    if missing:
+        raise SystemExit(f"add example params for: {', '.join(sorted(missing))}")
     rows = []
     for name, op in sorted(OPS.items()):
-        config = op_config(name)
-        params = op.sample(np.random.default_rng(3), source.shape[:2], config)
-        out = to_uint8(op.apply(to_float(source), params))
+        settings = EXAMPLES[name]
+        outs = [to_uint8(op.apply(to_float(source), params)) for params in settings]
         path = IMAGES / "ops" / f"{name}.jpg"
         path.parent.mkdir(parents=True, exist_ok=True)
-        grid([[source, out]]).save(path, quality=88)
-        rows.append((name, params, path.relative_to(ROOT / "docs").as_posix()))
+        grid([[source, *outs]]).save(path, quality=90)
+        rows.append((name, settings, path.relative_to(ROOT / "docs").as_posix()))
     return rows
 
 
 def _fmt(value) -> str:
-    return json.dumps(value) if not isinstance(value, float) else f"{value:.3g}"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return json.dumps(value)
 
 
-def presets_markdown(examples: list[tuple[str, dict, str]]) -> str:
+def presets_markdown(examples: list[tuple[str, tuple[dict, dict], str]]) -> str:
     lines = [
         "# Presets and ops",
         "",
@@ -110,8 +134,8 @@ def presets_markdown(examples: list[tuple[str, dict, str]]) -> str:
                     cfg = ", ".join(f"{k}={_fmt(v)}" for k, v in entry["config"].items())
                     lines.append(f"  - `{entry['op']}` p={entry['p']:g}{when}" + (f": {cfg}" if cfg else ""))
         lines.append("")
-    lines += ["## Ops", "", "Each picture: the photo, then the op with the params listed (drawn with a fixed seed).", ""]
-    for name, params, path in examples:
+    lines += ["## Ops", "", "Each picture: the photo, the op with the mild params, the op with the strong params.", ""]
+    for name, (mild, strong), path in examples:
         op = OPS[name]
         defaults = ", ".join(f"`{k}` = {_fmt(v)}" for k, v in op.defaults.items()) or "none"
         lines += [
@@ -121,7 +145,9 @@ def presets_markdown(examples: list[tuple[str, dict, str]]) -> str:
             "",
             f"Config (defaults): {defaults}",
             "",
-            f"Example params: `{json.dumps(params)}`",
+            f"Mild: `{json.dumps(mild)}`",
+            "",
+            f"Strong: `{json.dumps(strong)}`",
             "",
             f"![{name}]({path})",
             "",

@@ -77,6 +77,11 @@ def luminance(img: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
 
 
+def clip01(img: np.ndarray) -> np.ndarray:
+    """Clip to [0, 1] in place and return `img` (a fresh float32 array the caller owns)."""
+    return np.clip(img, 0.0, 1.0, out=img)
+
+
 def to_float(img: np.ndarray) -> np.ndarray:
     """uint8 -> float32 in [0, 1]."""
     return img.astype(np.float32) * np.float32(1.0 / 255.0)

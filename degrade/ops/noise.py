@@ -11,12 +11,7 @@ import math
 import cv2
 import numpy as np
 
-from degrade.ops.base import Config, Op, Params, luminance, new_seed, standard_normal, to_uint8, uniform
-
-
-def _clip(x: np.ndarray) -> np.ndarray:
-    """Clip to [0, 1] in place and return `x` (a fresh float32 array owned by the caller)."""
-    return np.clip(x, 0.0, 1.0, out=x)
+from degrade.ops.base import Config, Op, Params, clip01, luminance, new_seed, standard_normal, to_uint8, uniform
 
 
 def sample_gaussian_noise(rng: np.random.Generator, shape: tuple[int, int], cfg: Config) -> Params:
@@ -35,10 +30,10 @@ def apply_gaussian_noise(img: np.ndarray, params: Params) -> np.ndarray:
     rng = np.random.default_rng(int(params["seed"]))
     h, w = img.shape[:2]
     if params["mono"]:
-        return _clip(img + standard_normal(rng, (h, w, 1), sigma))
+        return clip01(img + standard_normal(rng, (h, w, 1), sigma))
     noise = standard_normal(rng, img.shape, sigma)
     noise += img
-    return _clip(noise)
+    return clip01(noise)
 
 
 def sample_poisson_noise(rng: np.random.Generator, shape: tuple[int, int], cfg: Config) -> Params:
@@ -55,7 +50,7 @@ def apply_poisson_noise(img: np.ndarray, params: Params) -> np.ndarray:
     peak = 1.0 / (amount * amount)
     counts = rng.poisson(img * np.float32(peak)).astype(np.float32)
     counts *= np.float32(1.0 / peak)
-    return _clip(counts)
+    return clip01(counts)
 
 
 def sample_speckle_noise(rng: np.random.Generator, shape: tuple[int, int], cfg: Config) -> Params:
@@ -72,7 +67,7 @@ def apply_speckle_noise(img: np.ndarray, params: Params) -> np.ndarray:
     noise = standard_normal(rng, img.shape, sigma)
     noise *= img
     noise += img
-    return _clip(noise)
+    return clip01(noise)
 
 
 def sample_salt_pepper(rng: np.random.Generator, shape: tuple[int, int], cfg: Config) -> Params:
@@ -164,7 +159,7 @@ def apply_film_grain(img: np.ndarray, params: Params) -> np.ndarray:
     grain = grain_field(rng, (h, w), size)[..., 0]
     grain *= strength
     if color <= 0:
-        return _clip(img + grain[..., None])
+        return clip01(img + grain[..., None])
     grain *= np.float32(math.sqrt(1.0 - color * color))
     # Dye clouds are coarser than silver grain: the chroma part has twice the correlation length,
     # synthesised at half resolution (a quarter of the cost).
@@ -172,7 +167,7 @@ def apply_film_grain(img: np.ndarray, params: Params) -> np.ndarray:
     chroma *= (strength * np.float32(color))[..., None]
     chroma += grain[..., None]
     chroma += img
-    return _clip(chroma)
+    return clip01(chroma)
 
 
 OPS = [

@@ -7,7 +7,7 @@ import math
 import cv2
 import numpy as np
 
-from degrade.ops.base import Config, Op, Params, choice, uniform
+from degrade.ops.base import Config, Op, Params, choice, clip01, uniform
 
 _UP = {"nearest": cv2.INTER_NEAREST_EXACT, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
 _DOWN = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
@@ -53,7 +53,7 @@ def apply_low_resolution(img: np.ndarray, params: Params) -> np.ndarray:
             img = cv2.GaussianBlur(img, (0, 0), sigmaX=max(sx, 1e-3), sigmaY=max(sy, 1e-3), borderType=cv2.BORDER_REFLECT_101)
     small = cv2.resize(img, size, interpolation=_DOWN[down])
     out = cv2.resize(small, (w, h), interpolation=_UP[up])
-    return np.clip(out, 0.0, 1.0, out=out)
+    return clip01(out)
 
 
 OPS = [

@@ -11,19 +11,14 @@ import math
 import cv2
 import numpy as np
 
-from degrade.ops.base import Config, Op, Params, luminance, to_uint8, uniform
+from degrade.ops.base import Config, Op, Params, clip01, luminance, to_uint8, uniform
 
 _LUMA = np.array([0.299, 0.587, 0.114])
 
 
-def _clip(x: np.ndarray) -> np.ndarray:
-    """Clip to [0, 1] in place and return `x` (a fresh float32 array owned by the caller)."""
-    return np.clip(x, 0.0, 1.0, out=x)
-
-
 def _transform(img: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """Apply a 3x4 affine colour matrix (out = M[:, :3] @ rgb + M[:, 3]) in one OpenCV pass, clipped."""
-    return _clip(cv2.transform(img, matrix.astype(np.float64)))
+    return clip01(cv2.transform(img, matrix.astype(np.float64)))
 
 
 # --- fade -------------------------------------------------------------------------------
@@ -127,7 +122,7 @@ def apply_sepia(img: np.ndarray, params: Params) -> np.ndarray:
     table = (levels[:, None] ** gammas[None, :]).astype(np.float32).reshape(1, 256, 3)
     # Tone curves through a 256-entry table on the 8-bit luma: exact to the output's precision.
     toned = cv2.LUT(cv2.cvtColor(to_uint8(luminance(img)), cv2.COLOR_GRAY2RGB), table)
-    return _clip(cv2.addWeighted(img, 1.0 - amount, toned, amount, 0.0))
+    return clip01(cv2.addWeighted(img, 1.0 - amount, toned, amount, 0.0))
 
 
 # --- yellowing --------------------------------------------------------------------------
@@ -149,7 +144,7 @@ def apply_yellowing(img: np.ndarray, params: Params) -> np.ndarray:
     # factor_c = 1 - amount * loss_c * (0.4 + 0.6 Y): one 1->3 channel affine map of the luma.
     loss = amount * _YELLOW_LOSS.astype(np.float64)
     factor = cv2.transform(luminance(img), np.stack([-0.6 * loss, 1.0 - 0.4 * loss], axis=1))
-    return _clip(cv2.multiply(img, factor))
+    return clip01(cv2.multiply(img, factor))
 
 
 # --- exposure ---------------------------------------------------------------------------
@@ -202,7 +197,7 @@ def apply_exposure(img: np.ndarray, params: Params) -> np.ndarray:
         coarse = (max(2, math.ceil(w / _GAIN_STEP)), max(2, math.ceil(h / _GAIN_STEP)))
         stops = cv2.resize(grid, coarse, interpolation=cv2.INTER_CUBIC) * blotches
         gain *= cv2.resize(np.exp2(stops).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-    return _clip(img * gain[..., None])
+    return clip01(img * gain[..., None])
 
 
 # --- grayscale --------------------------------------------------------------------------
@@ -214,7 +209,7 @@ def sample_grayscale(rng: np.random.Generator, shape: tuple[int, int], cfg: Conf
 
 def apply_grayscale(img: np.ndarray, params: Params) -> np.ndarray:
     """Black-and-white print: Rec. 601 luma on all three channels."""
-    return _clip(cv2.cvtColor(luminance(img), cv2.COLOR_GRAY2RGB))
+    return clip01(cv2.cvtColor(luminance(img), cv2.COLOR_GRAY2RGB))
 
 
 OPS = [

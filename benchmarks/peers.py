@@ -82,7 +82,11 @@ def albumentations_pipeline():
                         ],
                         p=0.7,
                     ),
-                    A.Downscale(scale_range=(0.5, 1.0), interpolation_pair={"downscale": cv2.INTER_CUBIC, "upscale": cv2.INTER_LINEAR}, p=0.7),
+                    A.Downscale(
+                        scale_range=(0.5, 1.0),
+                        interpolation_pair={"downscale": cv2.INTER_CUBIC, "upscale": cv2.INTER_LINEAR},
+                        p=0.7,
+                    ),
                     A.ImageCompression(quality_range=(40, 100), p=0.7),
                 ],
                 n=4,

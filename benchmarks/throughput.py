@@ -1,18 +1,21 @@
 """Throughput of pair generation beside the pure I/O floor and the peers, on one core and two.
 
-    python benchmarks/throughput.py            # full run, about 5 minutes on 2 cores
+    python benchmarks/throughput.py            # full run, about 10 minutes on 2 cores
     python benchmarks/throughput.py --quick    # smaller counts, for a smoke check
 
 Inputs are JPEG files cut from the sample photos at 256x256 and at VOC size (500x375).
-Per-pair timings run in this process with OpenCV pinned to one thread:
+Per-pair timings run in this process with OpenCV pinned to one thread, the methods taking
+turns on every image:
 
-* floor: decode the source, encode the four PNG outputs (clean, degraded, mask, labels), write them;
-* ours: the whole `degrade-gen` sample (decode, checksum, plan, render, encode, checksum, atomic write);
-* official / albumentations: the same I/O as the floor around the peers' `bopbtl`-equivalent degradation
-  (see peers.py); ours on `bopbtl` is the equal-work comparison.
+* I/O floor: decode the source, encode our four outputs (clean, degraded, mask, labels) with our
+  own PNG encoder (`degrade.writer.encode_png`), write them; nothing else;
+* ours: the whole `degrade-gen` sample (decode, checksum, plan, render, encode, checksums, atomic writes);
+* official / albumentations: decode, the peer's `bopbtl`-equivalent degradation (see peers.py), and the
+  four outputs saved the plain way (OpenCV's default PNG settings), as a user of those libraries would.
 
-Then `generate()` end to end with --jobs 1 and 2 (pairs/s, speed-up), and peak memory of a
-single-worker run over 100 and 2,000 images. Prints Markdown tables.
+Then the degradation alone (no I/O) for the three, `generate()` end to end with --jobs 1 and 2
+(pairs/s, speed-up), and the peak memory of a single-worker run over 100 and 2,000 images.
+Prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from degrade import Degrader  # noqa: E402
 from degrade.dataset import Settings, generate, render_sample  # noqa: E402
 from degrade.presets import load_preset  # noqa: E402
 from degrade.sources import SourceItem, load_image, open_source  # noqa: E402
-from degrade.writer import write_sample  # noqa: E402
+from degrade.writer import encode_png, write_sample  # noqa: E402
 
 SIZES = {"256²": (256, 256), "VOC 500×375": (500, 375)}
 
@@ -55,7 +58,11 @@ def make_inputs(folder: Path, n: int, size: tuple[int, int], seed: int = 0) -> l
     for i in range(n):
         photo = photos[i % len(photos)]
         scale = max(w / photo.shape[1], h / photo.shape[0]) * rng.uniform(1.0, 1.6)
-        big = cv2.resize(photo, (max(w, round(photo.shape[1] * scale)), max(h, round(photo.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+        big = cv2.resize(
+            photo,
+            (max(w, round(photo.shape[1] * scale)), max(h, round(photo.shape[0] * scale))),
+            interpolation=cv2.INTER_AREA,
+        )
         x, y = rng.integers(0, big.shape[1] - w + 1), rng.integers(0, big.shape[0] - h + 1)
         path = folder / f"img{i:05d}.jpg"
         Image.fromarray(big[y : y + h, x : x + w]).save(path, quality=92)
@@ -64,14 +71,16 @@ def make_inputs(folder: Path, n: int, size: tuple[int, int], seed: int = 0) -> l
 
 
 def write_outputs(out: Path, name: str, clean: np.ndarray, degraded: np.ndarray) -> None:
-    """The plain way to save a pair: encode each of the four images with OpenCV and write it."""
+    """How a peer's user saves a pair: encode each of the four images with OpenCV's defaults and write it."""
     zeros = np.zeros(clean.shape[:2], np.uint8)
     for kind, img in (("clean", clean), ("degraded", degraded), ("mask", zeros), ("labels", zeros)):
         bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img
         (out / kind / f"{name}.png").write_bytes(cv2.imencode(".png", bgr)[1].tobytes())
 
 
-def per_pair(methods: dict[str, Callable[[Path, str], None]], paths: list[Path], prefix: str, rounds: int = 3) -> dict[str, float]:
+def per_pair(
+    methods: dict[str, Callable[[Path, str], None]], paths: list[Path], prefix: str, rounds: int = 3
+) -> dict[str, float]:
     """Seconds per pair for each method: methods take turns on every image (so disk write-back and
     cache state hit them alike), and each keeps its best of `rounds` passes."""
     best = dict.fromkeys(methods, float("inf"))
@@ -113,7 +122,9 @@ def single_core_table(paths_by_size: dict[str, list[Path]], out: Path) -> list[s
         def run(path: Path, name: str) -> None:
             np.asarray(Image.open(path).convert("RGB"))
             sample = outputs[(preset, path)]
-            write_outputs(target, name, sample.clean, sample.degraded)
+            for kind in ("clean", "degraded", "mask", "labels"):  # our own encoder: a floor no writer can beat
+                (target / kind / f"{name}.png").write_bytes(encode_png(getattr(sample, kind)))
+
         return run
 
     def ours(preset: str) -> Callable[[Path, str], None]:
@@ -122,6 +133,7 @@ def single_core_table(paths_by_size: dict[str, list[Path]], out: Path) -> list[s
         def run(path: Path, name: str) -> None:
             rendered = render_sample(SourceItem(path.stem, path, path.name), 0, settings[preset])[1]
             write_sample(target, name, rendered)
+
         return run
 
     def peer(label: str, degrade: Callable[[np.ndarray], np.ndarray]) -> Callable[[Path, str], None]:
@@ -130,28 +142,41 @@ def single_core_table(paths_by_size: dict[str, list[Path]], out: Path) -> list[s
         def run(path: Path, name: str) -> None:
             img = np.asarray(Image.open(path).convert("RGB"))
             write_outputs(target, name, img, degrade(img))
+
         return run
 
     methods = {
         "I/O floor, bopbtl outputs": (floor("bopbtl"), "I/O floor, bopbtl outputs"),
         "ours, bopbtl": (ours("bopbtl"), "I/O floor, bopbtl outputs"),
         "official release (numpy/PIL), bopbtl": (peer("official", official), "I/O floor, bopbtl outputs"),
-        "albumentations, bopbtl": (peer("albumentations", lambda img: alb(image=img)["image"]), "I/O floor, bopbtl outputs"),
+        "albumentations, bopbtl": (
+            peer("albumentations", lambda img: alb(image=img)["image"]),
+            "I/O floor, bopbtl outputs",
+        ),
         "I/O floor, old-photo outputs": (floor("old-photo"), "I/O floor, old-photo outputs"),
         "ours, old-photo": (ours("old-photo"), "I/O floor, old-photo outputs"),
     }
-    by_size = {s: per_pair({m: fn for m, (fn, _) in methods.items()}, paths, f"{paths[0].parent.name}-") for s, paths in paths_by_size.items()}
+    by_size = {
+        s: per_pair({m: fn for m, (fn, _) in methods.items()}, paths, f"{paths[0].parent.name}-")
+        for s, paths in paths_by_size.items()
+    }
     times = {m: {s: by_size[s][m] for s in paths_by_size} for m in methods}
-    lines = ["| method | " + " | ".join(f"{s} ms/pair | × floor" for s in paths_by_size) + " |",
-             "|---|" + "---:|---:|" * len(paths_by_size)]
+    lines = [
+        "| method | " + " | ".join(f"{s} ms/pair | × floor" for s in paths_by_size) + " |",
+        "|---|" + "---:|---:|" * len(paths_by_size),
+    ]
     for method, (_, floor_name) in methods.items():
         cells = [f"{times[method][s] * 1e3:.2f} | {times[method][s] / times[floor_name][s]:.2f}" for s in paths_by_size]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     lines.append("")
     for s in paths_by_size:
         ours_t = times["ours, bopbtl"][s]
-        lines.append(f"- {s}: ours (bopbtl) runs at {times['official release (numpy/PIL), bopbtl'][s] / ours_t:.2f}× the speed of the official release "
-                     f"and {times['albumentations, bopbtl'][s] / ours_t:.2f}× that of albumentations, on equal work and one core.")
+        vs_official = times["official release (numpy/PIL), bopbtl"][s] / ours_t
+        vs_albumentations = times["albumentations, bopbtl"][s] / ours_t
+        lines.append(
+            f"- {s}: ours (bopbtl) runs at {vs_official:.2f}× the speed of the official release "
+            f"and {vs_albumentations:.2f}× that of albumentations, one core."
+        )
     return lines
 
 
@@ -165,7 +190,10 @@ def degradation_table(paths_by_size: dict[str, list[Path]], rounds: int = 5) -> 
         "official release": lambda img, i: official(img),
         "albumentations": lambda img, i: alb(image=img),
     }
-    lines = ["| bopbtl recipe | " + " | ".join(f"{s} ms/image" for s in paths_by_size) + " |", "|---|" + "---:|" * len(paths_by_size)]
+    lines = [
+        "| bopbtl recipe | " + " | ".join(f"{s} ms/image" for s in paths_by_size) + " |",
+        "|---|" + "---:|" * len(paths_by_size),
+    ]
     best = {m: {} for m in methods}
     for size, paths in paths_by_size.items():
         images = [load_image(p)[0] for p in paths]
@@ -187,13 +215,23 @@ def degradation_table(paths_by_size: dict[str, list[Path]], rounds: int = 5) -> 
 
 def end_to_end_table(folders: dict[str, Path], root: Path) -> list[str]:
     """Steady-state pairs/s of `generate()` (best of 3); a short warm-up run first starts the worker processes."""
-    lines = ["| preset | size | pairs | --jobs 1 pairs/s | --jobs 2 pairs/s | speed-up |", "|---|---|---:|---:|---:|---:|"]
+    lines = [
+        "| preset | size | pairs | --jobs 1 pairs/s | --jobs 2 pairs/s | speed-up |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for preset in ("bopbtl", "old-photo"):
         settings = Settings(json.dumps(load_preset(preset)))
         for size, folder in folders.items():
             source = open_source(str(folder))
             for jobs in (1, 2):
-                generate(source, root / f"warm-{preset}-{jobs}-{folder.name}", settings, jobs=jobs, limit=8 * jobs, progress=False)
+                generate(
+                    source,
+                    root / f"warm-{preset}-{jobs}-{folder.name}",
+                    settings,
+                    jobs=jobs,
+                    limit=8 * jobs,
+                    progress=False,
+                )
             best = {1: 0.0, 2: 0.0}
             for attempt in range(3):  # alternate 1 and 2 jobs, keep the best of three: this machine drifts
                 for jobs in (1, 2):
@@ -203,16 +241,21 @@ def end_to_end_table(folders: dict[str, Path], root: Path) -> list[str]:
                     best[jobs] = max(best[jobs], summary.written / summary.seconds)
                     shutil.rmtree(out)
             rates = [best[1], best[2]]
-            lines.append(f"| {preset} | {size} | {len(source.items)} | {rates[0]:.1f} | {rates[1]:.1f} | {rates[1] / rates[0]:.2f}× |")
+            speedup = rates[1] / rates[0]
+            lines.append(
+                f"| {preset} | {size} | {len(source.items)} | {rates[0]:.1f} | {rates[1]:.1f} | {speedup:.2f}× |"
+            )
     return lines
 
 
 PEAK = """
-import json, sys
+import json, pathlib, sys
 from degrade.dataset import Settings, generate
 from degrade.presets import load_preset
 from degrade.sources import open_source
-summary = generate(open_source(sys.argv[1]), __import__("pathlib").Path(sys.argv[2]), Settings(json.dumps(load_preset("old-photo"))), jobs=1, limit=int(sys.argv[3]), progress=False)
+settings = Settings(json.dumps(load_preset("old-photo")))
+source = open_source(sys.argv[1])
+generate(source, pathlib.Path(sys.argv[2]), settings, jobs=1, limit=int(sys.argv[3]), progress=False)
 # VmHWM is this program's own peak (ru_maxrss would also count the parent's pages at fork time).
 print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
 """
@@ -221,8 +264,12 @@ print(next(line.split()[1] for line in open("/proc/self/status") if line.startsw
 def memory_table(folder: Path, counts: list[int], root: Path) -> list[str]:
     lines = ["| images | peak RSS (MiB), --jobs 1 |", "|---:|---:|"]
     for n in counts:
-        out = subprocess.run([sys.executable, "-c", PEAK, str(folder), str(root / f"mem{n}"), str(n)],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", PEAK, str(folder), str(root / f"mem{n}"), str(n)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         lines.append(f"| {n} | {int(out.strip().splitlines()[-1]) / 1024:.0f} |")
     return lines
 
@@ -236,7 +283,7 @@ def main() -> None:
         root = Path(tmp)
         single = {s: make_inputs(root / f"single{i}", n_single, size) for i, (s, size) in enumerate(SIZES.items())}
         e2e = {s: root / f"e2e{i}" for i, s in enumerate(SIZES)}
-        for (s, size), folder, n in zip(SIZES.items(), e2e.values(), n_e2e):
+        for size, folder, n in zip(SIZES.values(), e2e.values(), n_e2e, strict=True):
             make_inputs(folder, n, size, seed=1)
         mem_folder = root / "mem"
         make_inputs(mem_folder, max(mem_counts), (256, 256), seed=2)

@@ -18,27 +18,84 @@ def _fail(message: str) -> None:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
-@click.option("--src", default="sample", metavar="voc|sample|FOLDER",
-              help="Where clean photos come from: Pascal VOC, the sample photos shipped with installed packages, or a folder (searched recursively).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder; rerunning the same command resumes it.")
-@click.option("--preset", default="old-photo", metavar="NAME|FILE.toml",
-              help=f"Degradation recipe: a built-in ({', '.join(builtin_presets())}) or a TOML file.")
+@click.option(
+    "--src",
+    default="sample",
+    metavar="voc|sample|FOLDER",
+    help=(
+        "Where clean photos come from: Pascal VOC, the sample photos shipped with installed packages, "
+        "or a folder (searched recursively)."
+    ),
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder; rerunning the same command resumes it.",
+)
+@click.option(
+    "--preset",
+    default="old-photo",
+    metavar="NAME|FILE.toml",
+    help=f"Degradation recipe: a built-in ({', '.join(builtin_presets())}) or a TOML file.",
+)
 @click.option("--seed", type=int, default=0, help="Global seed; each sample derives its own stream from it.")
 @click.option("--repeats", type=click.IntRange(min=1), default=1, help="Degraded versions per source image.")
-@click.option("--size", type=click.IntRange(min=8), default=None, help="Resize so the shorter side is SIZE px (default: keep).")
-@click.option("--crop", type=click.IntRange(min=8), default=None, help="Random square crop of CROP px after resizing (default: none).")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first LIMIT source images (in sorted order).")
-@click.option("--jobs", type=click.IntRange(min=0), default=1, help="Worker processes; 0 uses every core. Output bytes do not depend on it.")
-@click.option("--voc-root", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="VOCdevkit folder or its parent (for --src voc).")
+@click.option(
+    "--size",
+    type=click.IntRange(min=8),
+    default=None,
+    help="Resize so the shorter side is SIZE px: area averaging down, bicubic up (default: keep).",
+)
+@click.option(
+    "--crop",
+    type=click.IntRange(min=8),
+    default=None,
+    help="Random square crop of CROP px after resizing (default: none).",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Use only the first LIMIT source images (in sorted order).",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=1,
+    help="Worker processes; 0 uses every core. Output bytes do not depend on it.",
+)
+@click.option(
+    "--voc-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="VOCdevkit folder or its parent (for --src voc).",
+)
 @click.option("--year", type=click.Choice(["2007", "2012"]), default="2012", help="VOC year.")
 @click.option("--split", default="train", help="VOC split (a file in ImageSets/Main): train, val, trainval, test.")
-@click.option("--download", is_flag=True, help="Fetch and extract the official VOC archive into --voc-root first (resumable, checksummed).")
+@click.option(
+    "--download",
+    is_flag=True,
+    help="Fetch and extract the official VOC archive into --voc-root first (resumable, checksummed).",
+)
 @click.option("--show-preset", is_flag=True, help="Print the resolved preset as JSON and exit.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def gen(src: str, out: Path | None, preset: str, seed: int, repeats: int, size: int | None, crop: int | None,
-        limit: int | None, jobs: int, voc_root: Path | None, year: str, split: str, download: bool,
-        show_preset: bool, quiet: bool) -> None:
+def gen(
+    src: str,
+    out: Path | None,
+    preset: str,
+    seed: int,
+    repeats: int,
+    size: int | None,
+    crop: int | None,
+    limit: int | None,
+    jobs: int,
+    voc_root: Path | None,
+    year: str,
+    split: str,
+    download: bool,
+    show_preset: bool,
+    quiet: bool,
+) -> None:
     """Render paired (clean, degraded) training data with damage masks and a replayable record per sample.
 
     \b
@@ -58,7 +115,8 @@ def gen(src: str, out: Path | None, preset: str, seed: int, repeats: int, size: 
         if src != "voc" or voc_root is None:
             _fail("--download fetches Pascal VOC: use it with --src voc --voc-root DIR")
         try:
-            voc_root = download_voc(voc_root, year, progress=not quiet)
+            image_set = "test" if (year, split) == ("2007", "test") else "trainval"
+            voc_root = download_voc(voc_root, year, image_set=image_set, progress=not quiet)
         except DownloadError as exc:
             _fail(str(exc))
         if out is None:

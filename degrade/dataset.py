@@ -23,7 +23,6 @@ from degrade.seeding import sample_rng, spawn_key
 from degrade.sources import ImageError, Source, SourceItem, load_image
 from degrade.writer import FORMAT, DatasetError, DatasetWriter, write_sample
 
-
 _MAX_CHUNK = 32  # samples per worker round trip
 
 
@@ -50,7 +49,9 @@ class Summary:
 
     def line(self) -> str:
         rate = self.written / self.seconds if self.seconds > 0 else 0.0
-        return f"written {self.written}, skipped {self.skipped} (already done), failed {self.failed}, {rate:.1f} pairs/s"
+        return (
+            f"written {self.written}, skipped {self.skipped} (already done), failed {self.failed}, {rate:.1f} pairs/s"
+        )
 
 
 def sample_id(item: SourceItem, repeat: int) -> str:
@@ -63,7 +64,9 @@ def _degrader(preset_json: str) -> Degrader:
     return Degrader(json.loads(preset_json))
 
 
-def prepare(image: np.ndarray, rng: np.random.Generator, size: int | None, crop: int | None, ref: str) -> tuple[np.ndarray, dict[str, Any]]:
+def prepare(
+    image: np.ndarray, rng: np.random.Generator, size: int | None, crop: int | None, ref: str
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Resize the shorter side to `size` and take a random square `crop`; returns the image and what was done."""
     h, w = image.shape[:2]
     info: dict[str, Any] = {"resize": None, "crop": None}
@@ -119,7 +122,9 @@ def _render_task(out: Path, item: SourceItem, repeat: int, settings: Settings) -
     return "ok", record
 
 
-def _render_chunk(out: Path, chunk: list[tuple[SourceItem, int]], settings: Settings) -> list[tuple[str, dict[str, Any]]]:
+def _render_chunk(
+    out: Path, chunk: list[tuple[SourceItem, int]], settings: Settings
+) -> list[tuple[str, dict[str, Any]]]:
     """Worker body: a chunk of samples per round trip, so inter-process overhead stays small next to the work."""
     cv2.setNumThreads(1)
     return [_render_task(out, item, repeat, settings) for item, repeat in chunk]

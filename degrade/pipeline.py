@@ -50,7 +50,9 @@ def is_gray(img: np.ndarray) -> bool:
     return bool(np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2]))
 
 
-def _plan_stage(rng: np.random.Generator, stage: Mapping[str, Any], shape: tuple[int, int], gray: bool, name: str) -> list[Step]:
+def _plan_stage(
+    rng: np.random.Generator, stage: Mapping[str, Any], shape: tuple[int, int], gray: bool, name: str
+) -> list[Step]:
     """Draw one stage: order, which entries fire, which op of a one_of, and each op's params."""
     labels = list(stage["ops"])
     if stage["shuffle"]:
@@ -131,6 +133,8 @@ def replay(record: Mapping[str, Any], image: np.ndarray) -> Rendered:
         raise ValueError(f"replay needs the uint8 RGB clean image, got {image.dtype} {image.shape}")
     size = record.get("size")
     if size is not None and [image.shape[1], image.shape[0]] != list(size):
-        raise ValueError(f"replay of {record.get('id')}: image is {image.shape[1]}x{image.shape[0]}, record says {size[0]}x{size[1]}")
+        raise ValueError(
+            f"replay of {record.get('id')}: image is {image.shape[1]}x{image.shape[0]}, record says {size[0]}x{size[1]}"
+        )
     degraded, labels = run_steps(to_float(image), record["ops"])
     return _finish(image, degraded, labels)

@@ -19,4 +19,6 @@ def spawn_key(source_id: str, repeat: int) -> tuple[int, int]:
 
 def sample_rng(seed: int, source_id: str, repeat: int) -> np.random.Generator:
     """The one random stream of a sample; every random choice for that sample is drawn from it."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(seed), spawn_key=spawn_key(source_id, repeat))))
+    return np.random.Generator(
+        np.random.PCG64(np.random.SeedSequence(int(seed), spawn_key=spawn_key(source_id, repeat)))
+    )

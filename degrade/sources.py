@@ -104,9 +104,7 @@ class Source:
 # --------------------------------------------------------------------------- images
 
 #: File extensions a folder source picks up (compared case-insensitively).
-IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-)
+IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 
 # Leading bytes of formats we accept: an unidentifiable file that starts like one of
 # these is a damaged image ("truncated or corrupt"), not a non-image.
@@ -277,9 +275,7 @@ def open_source(
     """
     if isinstance(spec, str) and spec == "voc":
         if voc_root is None:
-            raise SourceError(
-                "source 'voc' needs the VOC root: the VOCdevkit folder or the folder that contains it"
-            )
+            raise SourceError("source 'voc' needs the VOC root: the VOCdevkit folder or the folder that contains it")
         return _open_voc(Path(voc_root), str(year), str(split))
     if isinstance(spec, str) and spec == "sample":
         return _open_sample()
@@ -616,17 +612,13 @@ def _open_sample() -> Source:
             path = folder / name
             if not path.is_file():
                 continue  # not shipped by this version (or fetched over the network)
-            items.append(
-                SourceItem(id=Path(name).stem, path=path.absolute(), ref=f"{pkg}/{sub}/{name}")
-            )
+            items.append(SourceItem(id=Path(name).stem, path=path.absolute(), ref=f"{pkg}/{sub}/{name}"))
             used = True
         if used:
             packages[dist] = _dist_version(dist)
             parents.append(str(pkg_dir.absolute().parent))
     if not items:
-        raise SourceError(
-            "sample: no sample photos found (they ship with scikit-image; is it installed?)"
-        )
+        raise SourceError("sample: no sample photos found (they ship with scikit-image; is it installed?)")
     items.sort(key=lambda it: it.id)
     description = {
         "kind": "sample",

@@ -120,8 +120,15 @@ def download_voc(
                 "delete the file and run again to download it afresh"
             )
     else:
-        _download(urls, archive, archive_info.md5, progress=progress, retries=retries,
-                  retry_delay=retry_delay, timeout=timeout)
+        _download(
+            urls,
+            archive,
+            archive_info.md5,
+            progress=progress,
+            retries=retries,
+            retry_delay=retry_delay,
+            timeout=timeout,
+        )
 
     safe_extract(archive, root, progress=progress)
     if not (devkit / f"VOC{year}").is_dir():
@@ -149,13 +156,13 @@ class _Permanent(Exception):
     """This URL will not work (404 and friends); try the next one."""
 
 
-def _download(urls, dest: Path, md5: str, *, progress: bool, retries: int,
-              retry_delay: float, timeout: float) -> None:
+def _download(urls, dest: Path, md5: str, *, progress: bool, retries: int, retry_delay: float, timeout: float) -> None:
     part = dest.with_name(dest.name + ".part")
     problems: list[str] = []
     for url in urls:
-        if not _fetch_with_retries(url, part, problems, progress=progress, retries=retries,
-                                   retry_delay=retry_delay, timeout=timeout):
+        if not _fetch_with_retries(
+            url, part, problems, progress=progress, retries=retries, retry_delay=retry_delay, timeout=timeout
+        ):
             continue  # this URL failed; try the next one
         got = file_md5(part)
         if got == md5:
@@ -168,8 +175,9 @@ def _download(urls, dest: Path, md5: str, *, progress: bool, retries: int,
     raise DownloadError(f"could not download {dest.name}: {'; '.join(problems)}{kept}")
 
 
-def _fetch_with_retries(url: str, part: Path, problems: list[str], *, progress: bool,
-                        retries: int, retry_delay: float, timeout: float) -> bool:
+def _fetch_with_retries(
+    url: str, part: Path, problems: list[str], *, progress: bool, retries: int, retry_delay: float, timeout: float
+) -> bool:
     """Fetch `url` into `part`, resuming after each failure; False (noted in `problems`) on giving up."""
     import http.client
     import urllib.error
@@ -239,10 +247,19 @@ def _fetch(url: str, part: Path, *, progress: bool, timeout: float) -> None:
             raise _Permanent(f"unexpected HTTP status {status}")
 
         received = 0
-        with open(part, mode) as fh, tqdm(
-            total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
-            desc=part.name[: -len(".part")], disable=not progress, leave=False,
-        ) as bar:
+        with (
+            open(part, mode) as fh,
+            tqdm(
+                total=total,
+                initial=offset,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=part.name[: -len(".part")],
+                disable=not progress,
+                leave=False,
+            ) as bar,
+        ):
             while chunk := response.read(_CHUNK):
                 fh.write(chunk)
                 received += len(chunk)
@@ -339,10 +356,12 @@ def safe_extract(tar_path: str | os.PathLike, dest: str | os.PathLike, *, progre
 
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(members), unit="file", desc=f"extracting {tar_path.name}",
-                   disable=not progress, leave=False)
+        bar = tqdm(
+            total=len(members), unit="file", desc=f"extracting {tar_path.name}", disable=not progress, leave=False
+        )
         try:
             if hasattr(tarfile, "data_filter"):
+
                 def member_filter(member: tarfile.TarInfo, path: str):
                     refuse_on_disk(member)
                     bar.update(1)
@@ -350,6 +369,7 @@ def safe_extract(tar_path: str | os.PathLike, dest: str | os.PathLike, *, progre
 
                 tar.extractall(root, members=members, filter=member_filter)
             else:  # Python 3.11.0-3.11.3: no extraction filters; our checks alone
+
                 def checked():
                     for member in members:
                         refuse_on_disk(member)

@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import small_photo
 from PIL import Image
 
-from conftest import small_photo
 from degrade import replay
 from degrade.cli import gen
 from degrade.dataset import DatasetError, Settings, generate
@@ -57,7 +57,9 @@ def test_layout_and_records(reference: Path) -> None:
     assert info["settings"]["seed"] == 7 and info["settings"]["preset"]["name"] == "old-photo"
     records = manifest(reference)
     assert len(records) == 10 and len({r["id"] for r in records}) == 10
-    names = {kind: sorted(p.name for p in (reference / kind).iterdir()) for kind in ("clean", "degraded", "mask", "labels")}
+    names = {
+        kind: sorted(p.name for p in (reference / kind).iterdir()) for kind in ("clean", "degraded", "mask", "labels")
+    }
     assert names["clean"] == names["degraded"] == names["mask"] == names["labels"]
     assert (reference / "errors.jsonl").read_text() == ""
     for record in records:
@@ -157,7 +159,9 @@ def test_bad_inputs_are_skipped_and_reported(photo_dir: Path, tmp_path: Path) ->
     result = CliRunner().invoke(gen, ["--src", str(src), "--out", str(out), "--crop", "32", "-q"])
     assert result.exit_code == 0, result.output
     assert "written 5, skipped 0 (already done), failed 4" in result.output
-    errors = {json.loads(line)["ref"]: json.loads(line)["error"] for line in (out / "errors.jsonl").read_text().splitlines()}
+    errors = {
+        json.loads(line)["ref"]: json.loads(line)["error"] for line in (out / "errors.jsonl").read_text().splitlines()
+    }
     assert set(errors) == {"truncated.jpg", "empty.png", "notes.jpg", "tiny.png"}
     assert "smaller than --crop 32" in errors["tiny.png"]
     for ref, message in errors.items():
@@ -185,7 +189,19 @@ def test_voc_split_end_to_end(tmp_path: Path) -> None:
     for split, names in ids.items():
         (sets / f"{split}.txt").write_text("\n".join(names) + "\n")
     out = tmp_path / "pairs"
-    args = ["--src", "voc", "--voc-root", str(tmp_path), "--split", "val", "--out", str(out), "--preset", "bopbtl", "-q"]
+    args = [
+        "--src",
+        "voc",
+        "--voc-root",
+        str(tmp_path),
+        "--split",
+        "val",
+        "--out",
+        str(out),
+        "--preset",
+        "bopbtl",
+        "-q",
+    ]
     result = CliRunner().invoke(gen, args)
     assert result.exit_code == 0, result.output
     assert [r["id"] for r in manifest(out)] == ["2008_000003_r0"]
@@ -195,13 +211,28 @@ def test_voc_split_end_to_end(tmp_path: Path) -> None:
 def test_cli_help_and_errors(tmp_path: Path) -> None:
     runner = CliRunner()
     help_text = runner.invoke(gen, ["--help"]).output
-    for option in ("--src", "--out", "--preset", "--seed", "--repeats", "--size", "--crop", "--limit", "--jobs", "--voc-root", "--download"):
+    for option in (
+        "--src",
+        "--out",
+        "--preset",
+        "--seed",
+        "--repeats",
+        "--size",
+        "--crop",
+        "--limit",
+        "--jobs",
+        "--voc-root",
+        "--download",
+    ):
         assert option in help_text
     cases = {
         ("--preset", "nope"): "unknown preset 'nope'",
         ("--src", "voc", "--out", str(tmp_path / "o")): "--src voc needs --voc-root",
         ("--src", str(tmp_path / "missing"), "--out", str(tmp_path / "o")): "missing",
-        ("--src", "sample",): "missing option --out",
+        (
+            "--src",
+            "sample",
+        ): "missing option --out",
         ("--download", "--src", "sample"): "--download fetches Pascal VOC",
     }
     for args, message in cases.items():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import numpy as np
-
 from conftest import small_photo
+
 from degrade import Degrader, replay
 from degrade.pipeline import is_gray
 from degrade.seeding import sample_rng, stable_hash

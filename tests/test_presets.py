@@ -63,7 +63,9 @@ def test_when_gray_and_color() -> None:
 
 def test_user_file_overrides_a_base(tmp_path: Path) -> None:
     path = tmp_path / "mild.toml"
-    path.write_text('base = "bopbtl"\n[stages.degrade.ops.jpeg]\nquality = [90, 95]\np = 1.0\n[target.ops.grayscale]\np = 0\n')
+    path.write_text(
+        'base = "bopbtl"\n[stages.degrade.ops.jpeg]\nquality = [90, 95]\np = 1.0\n[target.ops.grayscale]\np = 0\n'
+    )
     preset = load_preset(path)
     assert preset["name"] == "bopbtl+mild"
     for plan in (Degrader(preset).plan(np.random.default_rng(i), SHAPE) for i in range(100)):
@@ -80,10 +82,10 @@ def test_user_file_overrides_a_base(tmp_path: Path) -> None:
         ('base = "old-photo"\n[stages.scan.ops.jpeg]\nqualty = [1, 2]\n', "unknown key 'qualty' for op 'jpeg'"),
         ('base = "old-photo"\n[stages.scan]\nshufle = true\n', "unknown key 'shufle'"),
         ('[stages.a.ops.x]\nop = "blurr"\n', "unknown op 'blurr'"),
-        ('[stages.a.ops.jpeg]\np = 1.5\n', "p must be a number in [0, 1]"),
+        ("[stages.a.ops.jpeg]\np = 1.5\n", "p must be a number in [0, 1]"),
         ('[stages.a.ops.jpeg]\nwhen = "sepia"\n', "when must be one of"),
-        ('[stages.a.ops.n]\none_of = {}\n', "non-empty table"),
-        ('[stages.a.ops.n.one_of.jpeg]\nweight = 0\n', "weight must be a positive number"),
+        ("[stages.a.ops.n]\none_of = {}\n", "non-empty table"),
+        ("[stages.a.ops.n.one_of.jpeg]\nweight = 0\n", "weight must be a positive number"),
         ('base = "nope"\n', "unknown preset 'nope'"),
         ("this is = not toml [", "not valid TOML"),
     ],

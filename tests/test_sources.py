@@ -331,8 +331,13 @@ def test_sample_source_is_deterministic(samples):
 # --------------------------------------------------------------------------- VOC
 
 
-def make_voc(root: Path, photo: np.ndarray, year: str = "2012",
-             splits: dict[str, str] | None = None, ids=("2008_000001", "2008_000002", "2008_000003", "2008_000004")) -> Path:
+def make_voc(
+    root: Path,
+    photo: np.ndarray,
+    year: str = "2012",
+    splits: dict[str, str] | None = None,
+    ids=("2008_000001", "2008_000002", "2008_000003", "2008_000004"),
+) -> Path:
     voc = root / "VOCdevkit" / f"VOC{year}"
     jpegs = voc / "JPEGImages"
     jpegs.mkdir(parents=True)
@@ -359,7 +364,11 @@ def test_voc_split_selection_and_refusals(tmp_path, photo):
     assert [it.ref for it in train.items] == ["JPEGImages/2008_000001.jpg", "JPEGImages/2008_000002.jpg"]
     assert all(it.path.is_absolute() and it.path.is_file() for it in train.items)
     assert train.description == {
-        "kind": "voc", "root": os.path.realpath(devkit), "year": "2012", "split": "train", "count": 2,
+        "kind": "voc",
+        "root": os.path.realpath(devkit),
+        "year": "2012",
+        "split": "train",
+        "count": 2,
     }
     errors = {e["ref"]: e["error"] for e in train.errors}
     assert all("\n" not in m and m.startswith(r) for r, m in errors.items())
@@ -386,8 +395,13 @@ def test_voc_root_forms_agree(tmp_path, photo):
 
 
 def test_voc2007_ids(tmp_path, photo):
-    make_voc(tmp_path, photo, year="2007", ids=("000005", "000007"),
-             splits={"trainval": "000005\n000007\n", "test": "000007\n"})
+    make_voc(
+        tmp_path,
+        photo,
+        year="2007",
+        ids=("000005", "000007"),
+        splits={"trainval": "000005\n000007\n", "test": "000007\n"},
+    )
     src = open_source("voc", voc_root=tmp_path, year="2007", split="trainval")
     assert [it.id for it in src.items] == ["000005", "000007"]
     assert src.description["year"] == "2007"
@@ -463,8 +477,19 @@ def test_folder_recursion_hidden_and_ignored(tmp_path, photo):
 
 def test_folder_id_collisions_and_sanitising(tmp_path, photo):
     root = tmp_path / "p"
-    for name in ["x.jpg", "x.png", "a b.jpg", "a_b.jpg", "A.jpg", "a.jpg", "sub/c.jpg", "sub__c.jpg",
-                 "Ünïcode name (1).jpg", "plain.jpg", "x_jpg.png"]:
+    for name in [
+        "x.jpg",
+        "x.png",
+        "a b.jpg",
+        "a_b.jpg",
+        "A.jpg",
+        "a.jpg",
+        "sub/c.jpg",
+        "sub__c.jpg",
+        "Ünïcode name (1).jpg",
+        "plain.jpg",
+        "x_jpg.png",
+    ]:
         save(root / name, photo)
     src = open_source(root)
     ids = {it.ref: it.id for it in src.items}
@@ -619,8 +644,9 @@ def tar_filters(request, monkeypatch):
 def test_safe_extract_refuses_escape_through_extracted_symlink(tmp_path, tar_filters):
     # "x" -> "." is harmless alone; "x/l" -> ".." then points above dest. Only a check
     # against the real paths on disk sees it.
-    tar = make_tar(tmp_path / "chain.tar", [link_member("x", "."), link_member("x/l", ".."),
-                                             file_member("x/l/escaped.txt")])
+    tar = make_tar(
+        tmp_path / "chain.tar", [link_member("x", "."), link_member("x/l", ".."), file_member("x/l/escaped.txt")]
+    )
     dest = tmp_path / "dest"
     with pytest.raises(UnsafeArchiveError, match="outside"):
         safe_extract(tar, dest)
@@ -631,12 +657,15 @@ def test_safe_extract_accepts_a_clean_archive(tmp_path, tar_filters):
     sub = tarfile.TarInfo("top/sub")
     sub.type = tarfile.DIRTYPE
     sub.mode = 0o755
-    tar = make_tar(tmp_path / "ok.tar", [
-        (sub, None),
-        file_member("top/sub/file.txt", b"hello"),
-        link_member("top/link.txt", "sub/file.txt"),
-        link_member("top/hard.txt", "top/sub/file.txt", tarfile.LNKTYPE),
-    ])
+    tar = make_tar(
+        tmp_path / "ok.tar",
+        [
+            (sub, None),
+            file_member("top/sub/file.txt", b"hello"),
+            link_member("top/link.txt", "sub/file.txt"),
+            link_member("top/hard.txt", "top/sub/file.txt", tarfile.LNKTYPE),
+        ],
+    )
     dest = tmp_path / "dest"
     safe_extract(tar, dest)
     assert (dest / "top" / "sub" / "file.txt").read_bytes() == b"hello"
@@ -724,6 +753,7 @@ def voc_tar(tmp_path, photo) -> bytes:
     """A miniature VOC2012 trainval archive, padded so a half transfer is meaningful."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
+
         def add(name: str, data: bytes):
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -745,7 +775,8 @@ def server(voc_tar, monkeypatch):
     srv = _Server(voc_tar)
     md5 = hashlib.md5(voc_tar).hexdigest()
     monkeypatch.setitem(
-        voc_download.VOC_ARCHIVES, ("2012", "trainval"),
+        voc_download.VOC_ARCHIVES,
+        ("2012", "trainval"),
         voc_download.VocArchive("VOCtrainval_11-May-2012.tar", md5, (srv.url,)),
     )
     yield srv
@@ -812,7 +843,8 @@ def test_download_complete_part_gets_416_and_verifies(tmp_path, server, voc_tar)
 
 def test_download_md5_mismatch(tmp_path, server, monkeypatch):
     monkeypatch.setitem(
-        voc_download.VOC_ARCHIVES, ("2012", "trainval"),
+        voc_download.VOC_ARCHIVES,
+        ("2012", "trainval"),
         voc_download.VocArchive("VOCtrainval_11-May-2012.tar", "0" * 32, (server.url,)),
     )
     with pytest.raises(DownloadError) as info:
@@ -826,8 +858,7 @@ def test_download_url_override_and_404(tmp_path, server):
     devkit = download_voc(tmp_path / "a", progress=False, url=server.url, retry_delay=0)
     assert (devkit / "VOC2012").is_dir()
     with pytest.raises(DownloadError, match="HTTP 404"):
-        download_voc(tmp_path / "b", progress=False, url=server.url.replace("voc.tar", "nope.tar"),
-                     retry_delay=0)
+        download_voc(tmp_path / "b", progress=False, url=server.url.replace("voc.tar", "nope.tar"), retry_delay=0)
 
 
 def test_download_existing_archive_is_verified(tmp_path, server, voc_tar):

@@ -57,21 +57,47 @@ EXAMPLES: dict[str, tuple[dict, dict]] = {
     "gaussian_noise": ({"sigma": 0.03, "mono": False, "seed": 1}, {"sigma": 0.1, "mono": False, "seed": 1}),
     "poisson_noise": ({"amount": 0.04, "seed": 1}, {"amount": 0.12, "seed": 1}),
     "speckle_noise": ({"sigma": 0.05, "seed": 1}, {"sigma": 0.2, "seed": 1}),
-    "salt_pepper": ({"amount": 0.003, "salt_vs_pepper": 0.5, "per_channel": False, "seed": 1},
-                    {"amount": 0.02, "salt_vs_pepper": 0.5, "per_channel": True, "seed": 1}),
-    "film_grain": ({"amount": 0.02, "size": 0.8, "color": 0.0, "seed": 1}, {"amount": 0.06, "size": 1.5, "color": 0.4, "seed": 1}),
-    "low_resolution": ({"scale_x": 0.6, "scale_y": 0.6, "down": "area", "up": "bilinear"},
-                       {"scale_x": 0.3, "scale_y": 0.3, "down": "bicubic", "up": "nearest"}),
+    "salt_pepper": (
+        {"amount": 0.003, "salt_vs_pepper": 0.5, "per_channel": False, "seed": 1},
+        {"amount": 0.02, "salt_vs_pepper": 0.5, "per_channel": True, "seed": 1},
+    ),
+    "film_grain": (
+        {"amount": 0.02, "size": 0.8, "color": 0.0, "seed": 1},
+        {"amount": 0.06, "size": 1.5, "color": 0.4, "seed": 1},
+    ),
+    "low_resolution": (
+        {"scale_x": 0.6, "scale_y": 0.6, "down": "area", "up": "bilinear"},
+        {"scale_x": 0.3, "scale_y": 0.3, "down": "bicubic", "up": "nearest"},
+    ),
     "jpeg": ({"quality": 50}, {"quality": 10}),
-    "fade": ({"contrast": 0.2, "saturation": 0.3, "black_lift": 0.06, "white_drop": 0.04},
-             {"contrast": 0.45, "saturation": 0.7, "black_lift": 0.15, "white_drop": 0.1}),
-    "color_cast": ({"gain": [1.04, 0.98, 0.97], "offset": [0.02, -0.005, 0.0]},
-                   {"gain": [1.12, 0.93, 1.0], "offset": [-0.02, 0.03, 0.02]}),
+    "fade": (
+        {"contrast": 0.2, "saturation": 0.3, "black_lift": 0.06, "white_drop": 0.04},
+        {"contrast": 0.45, "saturation": 0.7, "black_lift": 0.15, "white_drop": 0.1},
+    ),
+    "color_cast": (
+        {"gain": [1.04, 0.98, 0.97], "offset": [0.02, -0.005, 0.0]},
+        {"gain": [1.12, 0.93, 1.0], "offset": [-0.02, 0.03, 0.02]},
+    ),
     "sepia": ({"amount": 0.6, "warmth": 0.5}, {"amount": 1.0, "warmth": 1.0}),
     "yellowing": ({"amount": 0.2}, {"amount": 0.6}),
-    "exposure": ({"vignette": 0.25, "center": [0.5, 0.5], "gradient": 0.0, "angle": 0.0, "blotches": 0.0, "grid": [[0.0] * 4] * 4},
-                 {"vignette": 0.4, "center": [0.45, 0.55], "gradient": 0.4, "angle": 30.0, "blotches": 0.2,
-                  "grid": np.random.default_rng(5).standard_normal((4, 4)).tolist()}),
+    "exposure": (
+        {
+            "vignette": 0.25,
+            "center": [0.5, 0.5],
+            "gradient": 0.0,
+            "angle": 0.0,
+            "blotches": 0.0,
+            "grid": [[0.0] * 4] * 4,
+        },
+        {
+            "vignette": 0.4,
+            "center": [0.45, 0.55],
+            "gradient": 0.4,
+            "angle": 30.0,
+            "blotches": 0.2,
+            "grid": np.random.default_rng(5).standard_normal((4, 4)).tolist(),
+        },
+    ),
     "grayscale": ({}, {}),
 }
 
@@ -126,7 +152,8 @@ def presets_markdown(examples: list[tuple[str, tuple[dict, dict], str]]) -> str:
                 if "one_of" in entry:
                     total = sum(c["weight"] for c in entry["one_of"].values())
                     opts = "; ".join(
-                        f"`{c['op']}` ({c['weight'] / total:.0%}) " + ", ".join(f"{k}={_fmt(v)}" for k, v in c["config"].items())
+                        f"`{c['op']}` ({c['weight'] / total:.0%}) "
+                        + ", ".join(f"{k}={_fmt(v)}" for k, v in c["config"].items())
                         for c in entry["one_of"].values()
                     )
                     lines.append(f"  - `{label}` p={entry['p']:g}{when}: one of {opts}")

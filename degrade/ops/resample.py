@@ -50,7 +50,9 @@ def apply_low_resolution(img: np.ndarray, params: Params) -> np.ndarray:
     if down != "area":  # area averaging is its own anti-alias filter; interpolating ones need a prefilter
         sx, sy = _prefilter_sigma(size[0] / w), _prefilter_sigma(size[1] / h)
         if sx > 0 or sy > 0:
-            img = cv2.GaussianBlur(img, (0, 0), sigmaX=max(sx, 1e-3), sigmaY=max(sy, 1e-3), borderType=cv2.BORDER_REFLECT_101)
+            img = cv2.GaussianBlur(
+                img, (0, 0), sigmaX=max(sx, 1e-3), sigmaY=max(sy, 1e-3), borderType=cv2.BORDER_REFLECT_101
+            )
     small = cv2.resize(img, size, interpolation=_DOWN[down])
     out = cv2.resize(small, (w, h), interpolation=_UP[up])
     return clip01(out)

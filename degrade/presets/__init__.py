@@ -137,7 +137,9 @@ def resolve(raw: dict[str, Any], origin: str) -> dict[str, Any]:
     """Validate a raw preset table and fill in every op's defaults; `origin` names it in errors."""
     extra = set(raw) - {"name", "description", "base", "target", "stages"}
     if extra:
-        raise PresetError(f"preset {origin}: unknown key {sorted(extra)[0]!r} (a preset has: name, description, base, target, stages)")
+        raise PresetError(
+            f"preset {origin}: unknown key {sorted(extra)[0]!r} (a preset has: name, description, base, target, stages)"
+        )
     stages = raw.get("stages", {})
     if not isinstance(stages, dict):
         raise PresetError(f"preset {origin}: stages must be a table of stages")

@@ -24,7 +24,7 @@ import argparse
 import json
 import os
 import random
-import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -214,7 +214,7 @@ def degradation_table(paths_by_size: dict[str, list[Path]], rounds: int = 5) -> 
 
 
 def end_to_end_table(folders: dict[str, Path], root: Path) -> list[str]:
-    """Steady-state pairs/s of `generate()` (best of 3); a short warm-up run first starts the worker processes."""
+    """Steady-state pairs/s of `generate()` (median of 3); a short warm-up run first starts the worker processes."""
     lines = [
         "| preset | size | pairs | --jobs 1 pairs/s | --jobs 2 pairs/s | speed-up |",
         "|---|---|---:|---:|---:|---:|",
@@ -232,15 +232,14 @@ def end_to_end_table(folders: dict[str, Path], root: Path) -> list[str]:
                     limit=8 * jobs,
                     progress=False,
                 )
-            best = {1: 0.0, 2: 0.0}
-            for attempt in range(3):  # alternate 1 and 2 jobs, keep the best of three: this machine drifts
+            runs: dict[int, list[float]] = {1: [], 2: []}
+            for attempt in range(3):  # alternate 1 and 2 jobs and keep the median: this machine drifts
                 for jobs in (1, 2):
                     os.sync()  # start clean: the previous run's dirty pages must not throttle this one's writes
                     out = root / f"e2e-{preset}-{jobs}-{attempt}-{folder.name}"
                     summary = generate(source, out, settings, jobs=jobs, progress=False)
-                    best[jobs] = max(best[jobs], summary.written / summary.seconds)
-                    shutil.rmtree(out)
-            rates = [best[1], best[2]]
+                    runs[jobs].append(summary.written / summary.seconds)
+            rates = [statistics.median(runs[1]), statistics.median(runs[2])]
             speedup = rates[1] / rates[0]
             lines.append(
                 f"| {preset} | {size} | {len(source.items)} | {rates[0]:.1f} | {rates[1]:.1f} | {speedup:.2f}× |"

@@ -2,6 +2,7 @@
 
     python benchmarks/throughput.py            # full run, about 10 minutes on 2 cores
     python benchmarks/throughput.py --quick    # smaller counts, for a smoke check
+    python benchmarks/throughput.py --only e2e --e2e-out /dev/shm   # parallel scaling without the disk
 
 Inputs are JPEG files cut from the sample photos at 256x256 and at VOC size (500x375).
 Per-pair timings run in this process with OpenCV pinned to one thread, the methods taking
@@ -273,27 +274,41 @@ def memory_table(folder: Path, counts: list[int], root: Path) -> list[str]:
     return lines
 
 
+SECTIONS = ("single", "degrade", "e2e", "memory")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke check")
+    parser.add_argument("--only", choices=SECTIONS, action="append", help="run only these sections (repeatable)")
+    parser.add_argument(
+        "--e2e-out", type=Path, default=None, help="where the end-to-end runs write (default: a temporary folder)"
+    )
     args = parser.parse_args()
+    sections = args.only or SECTIONS
     n_single, n_e2e, mem_counts = (16, (60, 30), [20, 100]) if args.quick else (48, (1200, 400), [100, 2000])
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory(dir=args.e2e_out) as e2e_tmp:
         root = Path(tmp)
-        single = {s: make_inputs(root / f"single{i}", n_single, size) for i, (s, size) in enumerate(SIZES.items())}
-        e2e = {s: root / f"e2e{i}" for i, s in enumerate(SIZES)}
-        for size, folder, n in zip(SIZES.values(), e2e.values(), n_e2e, strict=True):
-            make_inputs(folder, n, size, seed=1)
-        mem_folder = root / "mem"
-        make_inputs(mem_folder, max(mem_counts), (256, 256), seed=2)
-        print(f"## One core, per pair ({n_single} images per size, best of 3 passes)\n")
-        print("\n".join(single_core_table(single, root / "single-out")))
-        print("\n## One core, degradation only (no I/O)\n")
-        print("\n".join(degradation_table(single)))
-        print(f"\n## End to end, `generate()` (steady state, {' and '.join(map(str, n_e2e))} images)\n")
-        print("\n".join(end_to_end_table(e2e, root)))
-        print("\n## Peak memory, old-photo at 256²\n")
-        print("\n".join(memory_table(mem_folder, mem_counts, root)))
+        if "single" in sections or "degrade" in sections:
+            single = {s: make_inputs(root / f"single{i}", n_single, size) for i, (s, size) in enumerate(SIZES.items())}
+        if "single" in sections:
+            print(f"## One core, per pair ({n_single} images per size, best of 3 passes)\n")
+            print("\n".join(single_core_table(single, root / "single-out")))
+        if "degrade" in sections:
+            print("\n## One core, degradation only (no I/O)\n")
+            print("\n".join(degradation_table(single)))
+        if "e2e" in sections:
+            e2e = {s: root / f"e2e{i}" for i, s in enumerate(SIZES)}
+            for size, folder, n in zip(SIZES.values(), e2e.values(), n_e2e, strict=True):
+                make_inputs(folder, n, size, seed=1)
+            where = f", writing to {args.e2e_out}" if args.e2e_out else ""
+            print(f"\n## End to end, `generate()` (steady state, {' and '.join(map(str, n_e2e))} images{where})\n")
+            print("\n".join(end_to_end_table(e2e, Path(e2e_tmp))))
+        if "memory" in sections:
+            mem_folder = root / "mem"
+            make_inputs(mem_folder, max(mem_counts), (256, 256), seed=2)
+            print("\n## Peak memory, old-photo at 256²\n")
+            print("\n".join(memory_table(mem_folder, mem_counts, root)))
 
 
 if __name__ == "__main__":

@@ -174,7 +174,7 @@ def generate(
 
     try:
         with tqdm(total=remaining, unit="pair", disable=not progress, dynamic_ncols=True) as bar:
-            for results in Parallel(n_jobs=jobs, return_as="generator")(tasks()):
+            for results in Parallel(n_jobs=jobs, batch_size=1, return_as="generator")(tasks()):
                 for status, payload in results:
                     if status == "ok":
                         writer.add_record(payload)

@@ -30,7 +30,7 @@ _MAX_CHUNK = 32  # samples per worker round trip
 class Settings:
     """Everything that decides a sample's bytes besides its source image."""
 
-    preset: str  # the resolved preset, as canonical JSON (hashable, cheap to ship to workers)
+    preset: str  # the resolved preset as JSON, in preset order (hashable, cheap to ship to workers)
     seed: int = 0
     repeats: int = 1
     size: int | None = None  # shorter side after resizing, px

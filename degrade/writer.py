@@ -119,7 +119,7 @@ class DatasetWriter:
                     f"{meta}: not a readable dataset description ({exc}); use a new --out folder"
                 ) from None
             self._check_compatible(old)
-        atomic_write(meta, (json.dumps({**self.info, "counts": None, "complete": False}, indent=2) + "\n").encode())
+        self._write_meta(counts=None, complete=False)
         self.done = self._load_manifest()
         # Failed inputs are retried, so their lines are rewritten in order by this run.
         self._errors = open(self.out / "errors.jsonl", "w", encoding="utf-8")
@@ -181,13 +181,15 @@ class DatasetWriter:
                 fh.close()
         if not complete:
             return
-        counts = {"samples": len(self.done), "failed": self.failed}
-        text = json.dumps({**self.info, "counts": counts, "complete": True}, indent=2) + "\n"
+        self._write_meta(counts={"samples": len(self.done), "failed": self.failed}, complete=True)
+
+    def _write_meta(self, counts: dict[str, int] | None, complete: bool) -> None:
+        text = json.dumps({**self.info, "counts": counts, "complete": complete}, indent=2) + "\n"
         atomic_write(self.out / "dataset.json", text.encode("utf-8"))
 
 
 def _first_difference(old: Any, new: Any, path: str) -> str:
-    """A short description of where two JSON values first differ, e.g. 'settings.seed: 0 vs 1'."""
+    """Where two JSON values first differ, e.g. 'settings.seed: 0 before, 1 now'."""
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(set(old) | set(new)):
             if old.get(key) != new.get(key):

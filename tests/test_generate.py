@@ -290,3 +290,27 @@ def test_unusable_output_folders_are_refused(photo_dir: Path, tmp_path: Path) ->
     result = runner.invoke(gen, ["--src", str(photo_dir), "--out", str(broken), "-q"])
     assert result.exit_code != 0 and "not a readable dataset description" in result.output
     assert (broken / "dataset.json").read_text() == "{ half"  # nothing overwritten
+
+
+def test_size_crop_and_limit_are_applied_and_recorded(photo_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pairs"
+    args = ["--src", str(photo_dir), "--out", str(out), "--size", "40", "--crop", "32", "--limit", "3", "-q"]
+    result = CliRunner().invoke(gen, args)
+    assert result.exit_code == 0, result.output
+    records = manifest(out)
+    assert len(records) == 3  # the first three sources in sorted order
+    assert [r["source"]["ref"] for r in records] == sorted(r["source"]["ref"] for r in records)
+    for record in records:
+        w, h = record["resize"]
+        assert min(w, h) == 40
+        x, y, cw, ch = record["crop"]
+        assert (cw, ch) == (32, 32) and 0 <= x <= w - 32 and 0 <= y <= h - 32
+        assert record["size"] == [32, 32]
+        assert read_rgb(out / record["files"]["degraded"]).shape == (32, 32, 3)
+    # the crop position comes from each sample's own stream: a new seed moves it
+    other = tmp_path / "other"
+    CliRunner().invoke(gen, [*args[:3], str(other), *args[4:], "--seed", "1"])
+    assert [r["crop"] for r in manifest(other)] != [r["crop"] for r in records]
+    # a larger --limit extends the same dataset
+    result = CliRunner().invoke(gen, [*args[:-2], "5", "-q"])
+    assert result.exit_code == 0 and "written 2, skipped 3" in result.output

@@ -52,13 +52,14 @@ def test_bopbtl_matches_the_official_recipe() -> None:
     assert min(q) >= 40 and max(q) <= 100
 
 
-def test_when_gray_and_color() -> None:
-    """old-photo tones black-and-white targets with sepia and tints colour ones with casts, never the reverse."""
-    for plan in plans("old-photo", 300):
+@pytest.mark.parametrize("name", ["old-photo", "unstructured"])
+def test_when_gray_and_color(name: str) -> None:
+    """Sepia tones black-and-white targets and casts tint colour ones, never the reverse."""
+    for plan in plans(name, 300):
         ops = {s["op"] for s in plan.ops}
         assert not (plan.gray and "color_cast" in ops)
         assert not (not plan.gray and "sepia" in ops)
-    assert all(plan.gray for plan in plans("old-photo", 50, gray=True))
+    assert all(plan.gray for plan in plans(name, 50, gray=True))
 
 
 def test_user_file_overrides_a_base(tmp_path: Path) -> None:

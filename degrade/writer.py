@@ -39,12 +39,17 @@ class DatasetError(RuntimeError):
 _PNG_FLAGS = [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
 
 
+def _png(img: np.ndarray) -> bytes:
+    """OpenCV's PNG encoding of a BGR or single-channel uint8 image, with our flags."""
+    ok, buf = cv2.imencode(".png", img, _PNG_FLAGS)
+    if not ok:
+        raise DatasetError(f"PNG encoding failed for an image of shape {img.shape}")
+    return buf.tobytes()
+
+
 @lru_cache(maxsize=32)
 def _blank_png(height: int, width: int) -> bytes:
-    ok, buf = cv2.imencode(".png", np.zeros((height, width), np.uint8), _PNG_FLAGS)
-    if not ok:
-        raise DatasetError(f"PNG encoding failed for a blank {width}x{height} mask")
-    return buf.tobytes()
+    return _png(np.zeros((height, width), np.uint8))
 
 
 def encode_png(img: np.ndarray) -> bytes:
@@ -55,11 +60,7 @@ def encode_png(img: np.ndarray) -> bytes:
     """
     if img.ndim == 2 and not img.any():
         return _blank_png(*img.shape)
-    bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img
-    ok, buf = cv2.imencode(".png", bgr, _PNG_FLAGS)
-    if not ok:
-        raise DatasetError(f"PNG encoding failed for an image of shape {img.shape}")
-    return buf.tobytes()
+    return _png(cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img)
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -43,6 +43,7 @@ from peers import albumentations_pipeline, official  # noqa: E402
 from degrade import Degrader  # noqa: E402
 from degrade.dataset import Settings, generate, render_sample  # noqa: E402
 from degrade.presets import load_preset  # noqa: E402
+from degrade.seeding import stable_hash  # noqa: E402
 from degrade.sources import SourceItem, load_image, open_source  # noqa: E402
 from degrade.writer import encode_png, write_sample  # noqa: E402
 
@@ -80,7 +81,7 @@ def write_outputs(out: Path, name: str, clean: np.ndarray, degraded: np.ndarray)
 
 
 def per_pair(
-    methods: dict[str, Callable[[Path, str], None]], paths: list[Path], prefix: str, rounds: int = 3
+    methods: dict[str, Callable[[Path, str], object]], paths: list[Path], prefix: str, rounds: int = 3
 ) -> dict[str, float]:
     """Seconds per pair for each method: methods take turns on every image (so disk write-back and
     cache state hit them alike), and each keeps its best of `rounds` passes."""
@@ -186,31 +187,19 @@ def degradation_table(paths_by_size: dict[str, list[Path]], rounds: int = 5) -> 
     cv2.setNumThreads(1)
     ours = Degrader("bopbtl")
     alb = albumentations_pipeline()
-    methods: dict[str, Callable[[np.ndarray, int], object]] = {
-        "ours": lambda img, i: ours(img, np.random.default_rng(i)),
-        "official release": lambda img, i: official(img),
-        "albumentations": lambda img, i: alb(image=img),
+    images = {p: load_image(p)[0] for paths in paths_by_size.values() for p in paths}
+    methods: dict[str, Callable[[Path, str], object]] = {
+        "ours": lambda path, name: ours(images[path], np.random.default_rng(stable_hash(path.name))),
+        "official release": lambda path, name: official(images[path]),
+        "albumentations": lambda path, name: alb(image=images[path]),
     }
+    best = {size: per_pair(methods, paths, "", rounds) for size, paths in paths_by_size.items()}
     lines = [
         "| bopbtl recipe | " + " | ".join(f"{s} ms/image" for s in paths_by_size) + " |",
         "|---|" + "---:|" * len(paths_by_size),
     ]
-    best = {m: {} for m in methods}
-    for size, paths in paths_by_size.items():
-        images = [load_image(p)[0] for p in paths]
-        for m in methods:
-            best[m][size] = float("inf")
-        for _ in range(rounds):
-            spent = dict.fromkeys(methods, 0.0)
-            for i, img in enumerate(images):
-                for m, fn in methods.items():
-                    start = time.perf_counter()
-                    fn(img, i)
-                    spent[m] += time.perf_counter() - start
-            for m in methods:
-                best[m][size] = min(best[m][size], spent[m] / len(images))
     for m in methods:
-        lines.append(f"| {m} | " + " | ".join(f"{best[m][s] * 1e3:.2f}" for s in paths_by_size) + " |")
+        lines.append(f"| {m} | " + " | ".join(f"{best[s][m] * 1e3:.2f}" for s in paths_by_size) + " |")
     return lines
 
 

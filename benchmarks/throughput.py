@@ -14,8 +14,12 @@ turns on every image:
 * official / albumentations: decode, the peer's `bopbtl`-equivalent degradation (see peers.py), and the
   four outputs saved the plain way (OpenCV's default PNG settings), as a user of those libraries would.
 
+The peers only blur, add noise, resize and compress, so "bopbtl" in the peer tables means that
+unstructured part of our `bopbtl` preset (its texture scratches and holes removed): equal work.
+
 Then the degradation alone (no I/O) for the three, `generate()` end to end with --jobs 1 and 2
-(pairs/s, speed-up), and the peak memory of a single-worker run over 100 and 2,000 images.
+(pairs/s, speed-up), the peak memory of a single-worker run over 100 and 2,000 images, and what
+structured damage costs beside the unstructured part of each preset (`--only structured`).
 Prints Markdown tables.
 """
 
@@ -42,12 +46,27 @@ from peers import albumentations_pipeline, official  # noqa: E402
 
 from degrade import Degrader  # noqa: E402
 from degrade.dataset import Settings, generate, render_sample  # noqa: E402
+from degrade.ops import get_op  # noqa: E402
+from degrade.pipeline import is_gray, run_steps  # noqa: E402
 from degrade.presets import load_preset  # noqa: E402
 from degrade.seeding import stable_hash  # noqa: E402
 from degrade.sources import SourceItem, load_image, open_source  # noqa: E402
 from degrade.writer import encode_png, write_sample  # noqa: E402
 
 SIZES = {"256²": (256, 256), "VOC 500×375": (500, 375)}
+
+
+def _structured_entry(entry: dict) -> bool:
+    ops = [c["op"] for c in entry["one_of"].values()] if "one_of" in entry else [entry["op"]]
+    return all(get_op(op).structured for op in ops)
+
+
+def unstructured_part(name: str) -> dict:
+    """A built-in preset with every structured-damage entry removed (what the peers' recipes do)."""
+    preset = load_preset(name)
+    for stage in preset["stages"].values():
+        stage["ops"] = {label: e for label, e in stage["ops"].items() if not _structured_entry(e)}
+    return preset
 
 
 def make_inputs(folder: Path, n: int, size: tuple[int, int], seed: int = 0) -> list[Path]:
@@ -99,7 +118,10 @@ def per_pair(
 
 def single_core_table(paths_by_size: dict[str, list[Path]], out: Path) -> list[str]:
     cv2.setNumThreads(1)
-    settings = {name: Settings(json.dumps(load_preset(name))) for name in ("bopbtl", "old-photo")}
+    settings = {
+        "bopbtl": Settings(json.dumps(unstructured_part("bopbtl"))),
+        "old-photo": Settings(json.dumps(load_preset("old-photo"))),
+    }
     alb = albumentations_pipeline()
     random.seed(0)
     np.random.seed(0)
@@ -185,7 +207,7 @@ def single_core_table(paths_by_size: dict[str, list[Path]], out: Path) -> list[s
 def degradation_table(paths_by_size: dict[str, list[Path]], rounds: int = 5) -> list[str]:
     """Degradation alone (decoded image in, degraded image out), the three methods taking turns per image."""
     cv2.setNumThreads(1)
-    ours = Degrader("bopbtl")
+    ours = Degrader(unstructured_part("bopbtl"))
     alb = albumentations_pipeline()
     images = {p: load_image(p)[0] for paths in paths_by_size.values() for p in paths}
     methods: dict[str, Callable[[Path, str], object]] = {
@@ -263,7 +285,47 @@ def memory_table(folder: Path, counts: list[int], root: Path) -> list[str]:
     return lines
 
 
-SECTIONS = ("single", "degrade", "e2e", "memory")
+def structured_cost_table(paths_by_size: dict[str, list[Path]], rounds: int = 3) -> list[str]:
+    """Per image, the time spent rendering structured ops beside the time spent rendering unstructured
+    ones, within the same plans (each step timed on its own), plus the time to draw the whole plan."""
+    cv2.setNumThreads(1)
+    lines = [
+        "| preset | size | structured ms/image | unstructured ms/image | structured ÷ unstructured "
+        "| planning ms/image | masked % |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for name in ("old-photo", "bopbtl", "structured", "scratch-detect"):
+        degrader = Degrader(name)
+        for size, paths in paths_by_size.items():
+            images = [load_image(p)[0] for p in paths]
+            best = {"structured": float("inf"), "unstructured": float("inf"), "plan": float("inf")}
+            coverage = []
+            for r in range(rounds):
+                spent = dict.fromkeys(best, 0.0)
+                for i, img in enumerate(images):
+                    start = time.perf_counter()
+                    plan = degrader.plan(np.random.default_rng([i]), img.shape[:2], is_gray(img))
+                    spent["plan"] += time.perf_counter() - start
+                    work, labels = img.astype(np.float32) / 255, np.zeros(img.shape[:2], np.uint8)
+                    for step in plan.ops:
+                        start = time.perf_counter()
+                        work, painted = run_steps(work, [step])
+                        spent["structured" if get_op(step["op"]).structured else "unstructured"] += (
+                            time.perf_counter() - start
+                        )
+                        np.maximum(labels, painted, out=labels)
+                    if r == 0:
+                        coverage.append(float((labels > 0).mean()))
+                best = {k: min(best[k], spent[k] / len(images)) for k in best}
+            s_ms, u_ms, p_ms = (best[k] * 1e3 for k in ("structured", "unstructured", "plan"))
+            ratio = f"{s_ms / u_ms:.2f}" if u_ms > 0 else "n/a"
+            lines.append(
+                f"| {name} | {size} | {s_ms:.2f} | {u_ms:.2f} | {ratio} | {p_ms:.2f} | {100 * np.mean(coverage):.2f} |"
+            )
+    return lines
+
+
+SECTIONS = ("single", "degrade", "e2e", "memory", "structured")
 
 
 def main() -> None:
@@ -298,6 +360,13 @@ def main() -> None:
             make_inputs(mem_folder, max(mem_counts), (256, 256), seed=2)
             print("\n## Peak memory, old-photo at 256²\n")
             print("\n".join(memory_table(mem_folder, mem_counts, root)))
+        if "structured" in sections:
+            paths = {
+                s: make_inputs(root / f"structured{i}", n_single, size, seed=3)
+                for i, (s, size) in enumerate(SIZES.items())
+            }
+            print(f"\n## Structured damage beside the unstructured part, one core ({n_single} images per size)\n")
+            print("\n".join(structured_cost_table(paths)))
 
 
 if __name__ == "__main__":

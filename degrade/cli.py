@@ -11,6 +11,7 @@ import click
 from degrade.dataset import DatasetError, Settings, generate
 from degrade.presets import PresetError, builtin_presets, load_preset
 from degrade.sources import DownloadError, ImageError, download_voc, open_source
+from degrade.textures import TextureError, use_textures
 
 
 def _fail(message: str) -> None:
@@ -37,6 +38,16 @@ def _fail(message: str) -> None:
     default="old-photo",
     metavar="NAME|FILE.toml",
     help=f"Degradation recipe: a built-in ({', '.join(builtin_presets())}) or a TOML file.",
+)
+@click.option(
+    "--textures",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help=(
+        "Your own textures for the preset's texture ops: a folder of PNG/JPEG/TIFF images, searched recursively, "
+        "bright scratches on dark; files named paper_* are paper textures. An op whose kind the folder lacks "
+        "keeps the bundled textures."
+    ),
 )
 @click.option("--seed", type=int, default=0, help="Global seed; each sample derives its own stream from it.")
 @click.option("--repeats", type=click.IntRange(min=1), default=1, help="Degraded versions per source image.")
@@ -83,6 +94,7 @@ def gen(
     src: str,
     out: Path | None,
     preset: str,
+    textures: Path | None,
     seed: int,
     repeats: int,
     size: int | None,
@@ -108,6 +120,11 @@ def gen(
         resolved = load_preset(preset)
     except PresetError as exc:
         _fail(str(exc))
+    if textures is not None:
+        try:
+            resolved = use_textures(resolved, textures)
+        except TextureError as exc:
+            _fail(f"--textures: {exc}")
     if show_preset:
         click.echo(json.dumps(resolved, indent=2))
         return

@@ -21,6 +21,8 @@ from PIL import Image
 from degrade import replay
 from degrade.cli import gen
 from degrade.dataset import DatasetError, Settings, generate
+from degrade.ops import get_op
+from degrade.ops.base import LABEL_NAMES
 from degrade.presets import load_preset
 from degrade.sources import open_source
 
@@ -68,7 +70,12 @@ def test_layout_and_records(reference: Path) -> None:
             img = cv2.imread(str(reference / rel), cv2.IMREAD_UNCHANGED)
             assert img.shape[:2] == (h, w)
             assert img.ndim == (3 if kind in ("clean", "degraded") else 2)
-        assert not cv2.imread(str(reference / record["files"]["mask"]), cv2.IMREAD_UNCHANGED).any()
+        mask = cv2.imread(str(reference / record["files"]["mask"]), cv2.IMREAD_UNCHANGED)
+        labels = cv2.imread(str(reference / record["files"]["labels"]), cv2.IMREAD_UNCHANGED)
+        assert set(np.unique(mask)) <= {0, 255} and set(np.unique(labels)) <= set(LABEL_NAMES)
+        assert np.array_equal(mask > 0, labels > 0), "the mask is the union of the labelled damage"
+        if not any(get_op(step["op"]).structured for step in record["ops"]):
+            assert not mask.any()
         assert record["source"]["sha256"] and len(record["sha256"]) == 4
 
 

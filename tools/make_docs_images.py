@@ -103,12 +103,13 @@ EXAMPLES: dict[str, tuple[dict, dict]] = {
 
 
 def op_examples(source: np.ndarray) -> list[tuple[str, tuple[dict, dict], str]]:
-    """One picture per op: the photo, the op mild, the op strong."""
-    missing = set(OPS) - set(EXAMPLES)
+    """One picture per unstructured op: the photo, the op mild, the op strong (structured ops: make_catalogue.py)."""
+    unstructured = {name: op for name, op in OPS.items() if not op.structured}
+    missing = set(unstructured) - set(EXAMPLES)
     if missing:
         raise SystemExit(f"add example params for: {', '.join(sorted(missing))}")
     rows = []
-    for name, op in sorted(OPS.items()):
+    for name, op in sorted(unstructured.items()):
         settings = EXAMPLES[name]
         outs = [to_uint8(op.apply(to_float(source), params)) for params in settings]
         path = IMAGES / "ops" / f"{name}.jpg"
@@ -163,7 +164,15 @@ def presets_markdown(examples: list[tuple[str, tuple[dict, dict], str]]) -> str:
                     cfg = ", ".join(f"{k}={_fmt(v)}" for k, v in entry["config"].items())
                     lines.append(f"  - `{entry['op']}` p={entry['p']:g}{when}" + (f": {cfg}" if cfg else ""))
         lines.append("")
-    lines += ["## Ops", "", "Each picture: the photo, the op with the mild params, the op with the strong params.", ""]
+    lines += [
+        "## Ops",
+        "",
+        "Unstructured ops (whole-image changes, no mask). Structured damage (scratches, holes, spots, stains,",
+        "creases) and its masks are in the [catalogue](catalogue.md).",
+        "",
+        "Each picture: the photo, the op with the mild params, the op with the strong params.",
+        "",
+    ]
     for name, (mild, strong), path in examples:
         op = OPS[name]
         defaults = ", ".join(f"`{k}` = {_fmt(v)}" for k, v in op.defaults.items()) or "none"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from degrade.ops import blur, jpeg, noise, resample, tone
+from degrade.ops import blur, creases, holes, jpeg, noise, resample, scratches, spots, texture, tone
 from degrade.ops.base import Op
 
-OPS: dict[str, Op] = {op.name: op for module in (blur, noise, resample, jpeg, tone) for op in module.OPS}
+OPS: dict[str, Op] = {
+    op.name: op
+    for module in (blur, noise, resample, jpeg, tone, scratches, creases, holes, spots, texture)
+    for op in module.OPS
+}
 
 
 def get_op(name: str) -> Op:

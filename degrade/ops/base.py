@@ -35,7 +35,7 @@ class Op:
 
     `defaults` lists every config field the op accepts (preset keys are validated
     against it). Structured ops (`label > 0`) return `(image, mask)` from `apply`,
-    where mask is a bool (H, W) array of the pixels they changed.
+    where mask is a bool (H, W) array of the pixels they damaged (see `degrade.ops.damage`).
     """
 
     name: str
@@ -44,6 +44,8 @@ class Op:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     label: int = 0
     doc: str = ""
+    severities: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Config overrides for the severity levels "light", "moderate" and "heavy" (catalogue, benchmark tracks)."""
 
     @property
     def structured(self) -> bool:

@@ -15,6 +15,9 @@ optional `weight`. A stage with `shuffle = true` runs its entries in random orde
 
 A user file may start with `base = "old-photo"` and override any field; fields it does
 not name keep the base's values. Unknown keys are an error that names the key.
+
+A preset with structured damage documents `mask_coverage = [lo, hi]`: the range the mean
+fraction of masked pixels falls in over many samples (tests hold the built-in presets to it).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any
 
 from degrade.ops import OPS
 
+PRESET_KEYS = {"name", "description", "base", "mask_coverage", "target", "stages"}
 ENTRY_KEYS = {"op", "p", "when", "one_of"}
 CHOICE_KEYS = {"op", "weight"}
 WHEN = ("any", "gray", "color")
@@ -135,17 +139,25 @@ def _resolve_stage(where: str, stage: Any) -> dict[str, Any]:
 
 def resolve(raw: dict[str, Any], origin: str) -> dict[str, Any]:
     """Validate a raw preset table and fill in every op's defaults; `origin` names it in errors."""
-    extra = set(raw) - {"name", "description", "base", "target", "stages"}
+    extra = set(raw) - PRESET_KEYS
     if extra:
-        raise PresetError(
-            f"preset {origin}: unknown key {sorted(extra)[0]!r} (a preset has: name, description, base, target, stages)"
-        )
+        known = ", ".join(sorted(PRESET_KEYS))
+        raise PresetError(f"preset {origin}: unknown key {sorted(extra)[0]!r} (a preset has: {known})")
     stages = raw.get("stages", {})
     if not isinstance(stages, dict):
         raise PresetError(f"preset {origin}: stages must be a table of stages")
+    coverage = raw.get("mask_coverage", [0.0, 0.0])
+    if (
+        not isinstance(coverage, list)
+        or len(coverage) != 2
+        or not all(isinstance(v, (int, float)) for v in coverage)
+        or not 0.0 <= coverage[0] <= coverage[1] <= 1.0
+    ):
+        raise PresetError(f"preset {origin}: mask_coverage must be [lo, hi] with 0 <= lo <= hi <= 1, got {coverage!r}")
     return {
         "name": str(raw.get("name", origin)),
         "description": str(raw.get("description", "")),
+        "mask_coverage": [float(v) for v in coverage],
         "target": _resolve_stage(f"preset {origin}: target", raw.get("target", {})),
         "stages": {name: _resolve_stage(f"preset {origin}: stages.{name}", stage) for name, stage in stages.items()},
     }

@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peers import albumentations_pipeline, official  # noqa: E402
 
 from degrade import Degrader  # noqa: E402
+from degrade.allocator import keep_freed_memory  # noqa: E402
 from degrade.dataset import Settings, generate, render_sample  # noqa: E402
 from degrade.ops import get_op  # noqa: E402
 from degrade.pipeline import is_gray, run_steps  # noqa: E402
@@ -289,6 +290,7 @@ def structured_cost_table(paths_by_size: dict[str, list[Path]], rounds: int = 3)
     """Per image, the time spent rendering structured ops beside the time spent rendering unstructured
     ones, within the same plans (each step timed on its own), plus the time to draw the whole plan."""
     cv2.setNumThreads(1)
+    keep_freed_memory()  # as degrade-gen's workers do
     lines = [
         "| preset | size | structured ms/image | unstructured ms/image | structured ÷ unstructured "
         "| planning ms/image | masked % |",

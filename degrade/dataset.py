@@ -17,6 +17,7 @@ from joblib import Parallel, delayed
 from tqdm import tqdm
 
 import degrade
+from degrade.allocator import keep_freed_memory
 from degrade.ops.base import LABEL_NAMES
 from degrade.pipeline import Degrader, Rendered, is_gray
 from degrade.seeding import sample_rng, spawn_key
@@ -127,6 +128,7 @@ def _render_chunk(
 ) -> list[tuple[str, dict[str, Any]]]:
     """Worker body: a chunk of samples per round trip, so inter-process overhead stays small next to the work."""
     cv2.setNumThreads(1)
+    keep_freed_memory()
     return [_render_task(out, item, repeat, settings) for item, repeat in chunk]
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from degrade.ops import OPS
 from degrade.ops.creases import _voronoi_edges
-from degrade.ops.scratches import _film_scratch, _grow_crack, _scuff_stroke, crack_path
+from degrade.ops.scratches import _film_scratch, _grow_crack, _scuff_cluster, crack_path
 
 NAMES = ["film_scratches", "scuffs", "cracks", "fold", "crazing"]
 
@@ -61,10 +61,13 @@ def test_film_scratch_polarity_follows_bright_probability() -> None:
 
 
 def test_scuffs_are_short_and_roughly_parallel_in_a_cluster() -> None:
-    cluster = {"x": 100.0, "y": 100.0, "angle": 30.0, "length": 40.0, "spread": 10.0, "width": 1.0, "opacity": 1.0}
-    rng = np.random.default_rng(0)
-    for _ in range(20):
-        points, _, opacities = _scuff_stroke(rng, cluster, 1.0)
+    cluster = {
+        "x": 100.0, "y": 100.0, "angle": 30.0, "length": 40.0, "spread": 10.0, "width": 1.0, "opacity": 1.0,
+        "strokes": 20,
+    }  # fmt: skip
+    strokes = _scuff_cluster(np.random.default_rng(0), cluster, 1.0)
+    assert len(strokes) == 20
+    for points, _, opacities in strokes:
         chord = points[-1] - points[0]
         angle = math.degrees(math.atan2(chord[1], chord[0])) % 180.0
         assert abs(angle - 30.0) < 25.0 and np.linalg.norm(chord) <= 40.0

@@ -13,12 +13,11 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from degrade.ops.base import Config, Op, Params, choice, new_seed, randint, uniform
-from degrade.ops.damage import MASK_THRESHOLD, blend, smooth_noise, smooth_profile, wavy_path
+from degrade.ops.damage import MASK_THRESHOLD, blend, damage_box, smooth_noise, smooth_profile, wavy_path
 from degrade.ops.scratches import (
     MIN_WIDTH,
-    damage_box,
     damage_colour,
-    draw_path,
+    draw_paths,
     image_scale,
     inside_frame,
     palette_image,
@@ -151,7 +150,7 @@ def _fold_crack(
     widths[chips] += rng.uniform(1.5, 4.0, len(chips)) * scale
     opacities[chips] = np.maximum(opacities[chips], opacity * rng.uniform(0.6, 1.0, len(chips)))
     jagged = points + normal * rng.normal(0.0, 0.35 * scale, (n, 1))
-    draw_path(strength, jagged, np.maximum(widths, MIN_WIDTH), opacities)
+    draw_paths(strength, [(jagged, np.maximum(widths, MIN_WIDTH), opacities)])
 
 
 def apply_fold(img: np.ndarray, params: Params) -> tuple[np.ndarray, np.ndarray]:
@@ -188,16 +187,14 @@ def apply_fold(img: np.ndarray, params: Params) -> tuple[np.ndarray, np.ndarray]
         lit[rows, cols][stronger] = (dist * float(fold["lit_side"]) > 0)[stronger]
         _fold_crack(rng, fold, points, crack, scale)
     # Target: 0.15 img (shadowed side), 0.15 img + 0.85 (lit side) or the crack's colour, as img * mul + add,
-    # filled in only inside the damage's bounding box (all that blend reads).
+    # for the damage's bounding box only (all that blend reads).
     strength = np.maximum(crack, shading)
     rows, cols = damage_box(strength)
     side = lit[rows, cols].view(np.uint8)
     side[crack[rows, cols] > shading[rows, cols]] = 2
     mul = palette_image(side, [[0.15] * 3, [0.15] * 3, [0.0] * 3])
     add = palette_image(side, [[0.0] * 3, [0.85] * 3, params["colour"]])
-    target = np.zeros(img.shape, dtype=np.float32)
-    target[rows, cols] = img[rows, cols] * mul + add
-    return blend(img, strength, target)
+    return blend(img, strength, cv2.add(cv2.multiply(np.ascontiguousarray(img[rows, cols]), mul), add))
 
 
 # --- crazing ----------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Scratches and cracks in the emulsion: long film scratches, short scuffs, branching hairline cracks.
 
-Each op draws thin strokes with `damage.draw_stroke` (through `draw_path`, which keeps the
+Each op draws thin strokes with `damage.draw_strokes` (through `draw_paths`, which keeps the
 rasterised boxes small on large scans) into one strength map per polarity and blends
 once toward a per-pixel target: *bright* where the emulsion is scraped or cracked down to the paper
 (the common case on prints), *dark* where dirt fills the groove or a scratched negative printed dark.
@@ -19,7 +19,16 @@ import cv2
 import numpy as np
 
 from degrade.ops.base import Config, Op, Params, choice, new_seed, randint, uniform
-from degrade.ops.damage import MASK_THRESHOLD, blend, draw_stroke, end_fade, smooth_profile, wavy_path
+from degrade.ops.damage import (
+    MASK_THRESHOLD,
+    Stroke,
+    blend,
+    damage_box,
+    draw_strokes,
+    end_fade,
+    smooth_profile,
+    wavy_path,
+)
 
 REFERENCE_SIDE = 512.0
 """Geometry in configs is given in pixels at this short side."""
@@ -52,28 +61,20 @@ def palette_image(index: np.ndarray, palette: Sequence[Sequence[float]]) -> np.n
     return cv2.LUT(cv2.merge([index, index, index]), table)
 
 
-def damage_box(strength: np.ndarray) -> tuple[slice, slice]:
-    """Rows and columns of the bounding box of the nonzero pixels of `strength` (what `blend` reads)."""
-    x, y, w, h = cv2.boundingRect((strength > 0).view(np.uint8))
-    return slice(y, y + h), slice(x, x + w)
-
-
 def blend_polarities(
     img: np.ndarray, bright: np.ndarray, dark: np.ndarray, bright_colour: Sequence[float], dark_colour: Sequence[float]
 ) -> tuple[np.ndarray, np.ndarray]:
     """One blend of bright and dark damage: strength is the stronger of the two, and each pixel moves
     toward the colour of whichever polarity dominates there. Returns `(image, mask)` as `damage.blend`.
-    The per-pixel target is filled in only inside the damage's bounding box, the only part blend reads."""
+    The per-pixel target covers only the damage's bounding box, the only part blend reads."""
     if not dark.any():
         return blend(img, bright, bright_colour)
     if not bright.any():
         return blend(img, dark, dark_colour)
     strength = np.maximum(bright, dark)
     rows, cols = damage_box(strength)
-    target = np.zeros(img.shape, dtype=np.float32)
     use_bright = (bright[rows, cols] >= dark[rows, cols]).view(np.uint8)
-    target[rows, cols] = palette_image(use_bright, [dark_colour, bright_colour])
-    return blend(img, strength, target)
+    return blend(img, strength, palette_image(use_bright, [dark_colour, bright_colour]))
 
 
 def fade(n: int, head: float, tail: float) -> np.ndarray:
@@ -107,18 +108,34 @@ def inside_frame(points: np.ndarray, shape: Sequence[int], margin: float) -> sli
     return slice(max(int(inside[0]) - 1, 0), int(inside[-1]) + 2)
 
 
-def draw_path(strength: np.ndarray, points: np.ndarray, widths: np.ndarray, opacities: np.ndarray) -> None:
-    """`draw_stroke` in consecutive pieces about 256 px long that share their end vertices: the same
-    stroke, but each piece is rasterised in its own bounding box, so a long diagonal stroke on a large
-    scan never allocates a supersampled canvas the size of the picture (16 bytes per pixel)."""
+def path_pieces(points: np.ndarray, widths: np.ndarray, opacities: np.ndarray) -> list[Stroke]:
+    """A stroke cut into consecutive pieces about 256 px long that share their end vertices: drawn
+    together they are the same stroke, but on a large scan `draw_strokes` can then rasterise each
+    piece in its own box, so a long diagonal stroke never allocates a supersampled canvas the size of
+    the picture (16 bytes per pixel)."""
     n = len(points)
     if n < 2:
-        return
-    lengths = np.linalg.norm(np.diff(points, axis=0), axis=1)
+        return []
+    lengths = np.hypot(*np.diff(points, axis=0).T)
     per = max(1, int(256.0 / max(float(lengths.mean()), 1e-6)))
-    for i in range(0, n - 1, per):
-        piece = slice(i, min(i + per + 1, n))
-        draw_stroke(strength, points[piece], widths[piece], opacities[piece])
+    return [
+        (points[i : i + per + 1], widths[i : i + per + 1], opacities[i : i + per + 1]) for i in range(0, n - 1, per)
+    ]
+
+
+def draw_paths(strength: np.ndarray, paths: list[Stroke]) -> None:
+    """Draw paths (each cut by `path_pieces`) into `strength` in one batch."""
+    draw_strokes(strength, [piece for path in paths for piece in path_pieces(*path)])
+
+
+def _polarity_maps(shape: tuple[int, int], paths: dict[bool, list[Stroke]]) -> tuple[np.ndarray, np.ndarray]:
+    """Strength maps of the bright and the dark paths, each drawn in one batch."""
+    maps = []
+    for bright in (True, False):
+        strength = np.zeros(shape, dtype=np.float32)
+        draw_paths(strength, paths[bright])
+        maps.append(strength)
+    return maps[0], maps[1]
 
 
 def _round(value: float) -> float:
@@ -193,12 +210,12 @@ def apply_film_scratches(img: np.ndarray, params: Params) -> tuple[np.ndarray, n
     h, w = img.shape[:2]
     scale = image_scale((h, w))
     rng = np.random.default_rng(int(params["seed"]))
-    bright = np.zeros((h, w), dtype=np.float32)
-    dark = np.zeros((h, w), dtype=np.float32)
+    paths: dict[bool, list[Stroke]] = {True: [], False: []}
     for s in params["scratches"]:
         points, widths, opacities = _film_scratch(rng, s, scale)
         keep = inside_frame(points, (h, w), 4.0)
-        draw_path(bright if s["bright"] else dark, points[keep], widths[keep], opacities[keep])
+        paths[bool(s["bright"])].append((points[keep], widths[keep], opacities[keep]))
+    bright, dark = _polarity_maps((h, w), paths)
     return blend_polarities(img, bright, dark, params["bright_colour"], params["dark_colour"])
 
 
@@ -233,27 +250,39 @@ def sample_scuffs(rng: np.random.Generator, shape: tuple[int, int], cfg: Config)
     }
 
 
-def _scuff_stroke(rng: np.random.Generator, c: Params, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One curved stroke of a scuff cluster: a quadratic Bézier near the cluster's direction."""
-    angle = math.radians(float(c["angle"]) + rng.normal(0.0, 6.0))
-    direction = np.array([math.cos(angle), math.sin(angle)])
-    side = np.array([-direction[1], direction[0]])
-    length = float(c["length"]) * rng.uniform(0.35, 1.0)
+def _scuff_cluster(rng: np.random.Generator, c: Params, scale: float) -> list[Stroke]:
+    """The strokes of one scuff cluster, all drawn at once: quadratic Béziers near the cluster's
+    direction, each bowed, thinned and faded its own way (vectorised over the strokes: a cluster
+    costs about what one stroke did)."""
+    k = int(c["strokes"])
+    angle = np.radians(float(c["angle"]) + rng.normal(0.0, 6.0, k))
+    direction = np.stack([np.cos(angle), np.sin(angle)], axis=1)  # (k, 2)
+    side = np.stack([-direction[:, 1], direction[:, 0]], axis=1)
+    length = float(c["length"]) * rng.uniform(0.35, 1.0, k)
     centre = (
         np.array([float(c["x"]), float(c["y"])])
-        + side * rng.uniform(-0.5, 0.5) * float(c["spread"])
-        + direction * rng.normal(0.0, 0.25) * float(c["length"])
+        + side * (rng.uniform(-0.5, 0.5, k) * float(c["spread"]))[:, None]
+        + direction * (rng.normal(0.0, 0.25, k) * float(c["length"]))[:, None]
     )
-    control = centre + side * rng.uniform(-0.25, 0.25) * length  # bows the stroke by up to ~1/8 of its length
-    ends = centre - direction * length / 2, centre + direction * length / 2
-    n = max(4, int(length / max(1.5, 3.0 * scale)))
-    t = np.linspace(0.0, 1.0, n)[:, None]
-    points = (1 - t) ** 2 * ends[0] + 2 * t * (1 - t) * control + t**2 * ends[1]
-    widths = float(c["width"]) * rng.uniform(0.7, 1.0) * smooth_profile(rng, n, 3, 0.5, 1.0)
-    opacities = float(c["opacity"]) * rng.uniform(0.5, 1.0) * fade(n, rng.uniform(0.05, 0.3), rng.uniform(0.25, 0.5))
-    if rng.random() < 0.5:  # the grit travelled either way
-        points, widths, opacities = points[::-1], widths[::-1], opacities[::-1]
-    return points, np.maximum(widths, MIN_WIDTH), opacities
+    control = centre + side * (rng.uniform(-0.25, 0.25, k) * length)[:, None]  # bows a stroke by up to ~1/8
+    half = direction * (length / 2)[:, None]
+    start, end = centre - half, centre + half
+    reverse = rng.random(k) < 0.5  # the grit travelled either way
+    start, end = np.where(reverse[:, None], end, start), np.where(reverse[:, None], start, end)
+    n = max(4, int(float(length.max()) / max(1.5, 3.0 * scale)))
+    t = np.linspace(0.0, 1.0, n)[None, :, None]
+    points = (1 - t) ** 2 * start[:, None] + 2 * t * (1 - t) * control[:, None] + t**2 * end[:, None]  # (k, n, 2)
+    # Width: 70-100% of `width`, times a smooth profile through 3 random knots in [0.5, 1].
+    knots = rng.uniform(0.5, 1.0, (k, 3))
+    profile = np.stack([np.interp(t[0, :, 0], [0.0, 0.5, 1.0], row) for row in knots])
+    widths = float(c["width"]) * rng.uniform(0.7, 1.0, (k, 1)) * profile
+    # Opacity: 50-100% of `opacity`, rising over the first 5-30% and falling over the last 25-50%.
+    u = t[0, :, 0][None, :]
+    head, tail = rng.uniform(0.05, 0.3, (k, 1)), rng.uniform(0.25, 0.5, (k, 1))
+    ramp = np.clip(np.minimum(u / head, (1.0 - u) / tail), 0.0, 1.0)
+    opacities = float(c["opacity"]) * rng.uniform(0.5, 1.0, (k, 1)) * ramp * ramp * (3.0 - 2.0 * ramp)
+    widths = np.maximum(widths, MIN_WIDTH)
+    return [(points[i], widths[i], opacities[i]) for i in range(k)]
 
 
 def add_haze(strength: np.ndarray, c: Params) -> None:
@@ -291,9 +320,7 @@ def apply_scuffs(img: np.ndarray, params: Params) -> tuple[np.ndarray, np.ndarra
     dark = np.zeros((h, w), dtype=np.float32)
     for c in params["clusters"]:
         add_haze(bright, c)
-        for _ in range(int(c["strokes"])):
-            points, widths, opacities = _scuff_stroke(rng, c, scale)
-            draw_path(bright if c["bright"] else dark, points, widths, opacities)
+        draw_paths(bright if c["bright"] else dark, _scuff_cluster(rng, c, scale))
     return blend_polarities(img, bright, dark, params["bright_colour"], params["dark_colour"])
 
 
@@ -429,10 +456,10 @@ def apply_cracks(img: np.ndarray, params: Params) -> tuple[np.ndarray, np.ndarra
                     int(params["depth"]),
                     step,
                 )
-        canvas = bright if c["bright"] else dark
-        for points, widths, opacities in strokes:
-            keep = inside_frame(points, (h, w), 2.0)
-            draw_path(canvas, points[keep], widths[keep], opacities[keep])
+        kept = [
+            (pts[keep], wid[keep], opa[keep]) for pts, wid, opa in strokes for keep in [inside_frame(pts, (h, w), 2.0)]
+        ]
+        draw_paths(bright if c["bright"] else dark, kept)
     return blend_polarities(img, bright, dark, params["bright_colour"], params["dark_colour"])
 
 

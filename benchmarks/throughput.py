@@ -290,7 +290,6 @@ def structured_cost_table(paths_by_size: dict[str, list[Path]], rounds: int = 3)
     """Per image, the time spent rendering structured ops beside the time spent rendering unstructured
     ones, within the same plans (each step timed on its own), plus the time to draw the whole plan."""
     cv2.setNumThreads(1)
-    keep_freed_memory()  # as degrade-gen's workers do
     lines = [
         "| preset | size | structured ms/image | unstructured ms/image | structured ÷ unstructured "
         "| planning ms/image | masked % |",
@@ -339,6 +338,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     sections = args.only or SECTIONS
+    keep_freed_memory()  # as degrade-gen's workers do; process-wide, so every method here runs under it alike
     n_single, n_e2e, mem_counts = (16, (60, 30), [20, 100]) if args.quick else (48, (1200, 400), [100, 2000])
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory(dir=args.e2e_out) as e2e_tmp:
         root = Path(tmp)

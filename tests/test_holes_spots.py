@@ -9,7 +9,7 @@ import pytest
 
 from degrade.ops import OPS, damage
 from degrade.ops.base import luminance
-from degrade.ops.holes import blend_features
+from degrade.ops.damage import blend_features
 
 
 def grey(value: float, shape: tuple[int, int]) -> np.ndarray:

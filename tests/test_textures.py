@@ -286,6 +286,12 @@ def test_cli_textures_end_to_end(user_folder: Path, tmp_path: Path) -> None:
         assert step["params"]["texture"] in texture_set(user_folder).names["scratch"]
     bad = CliRunner().invoke(gen, [*args, "--out", str(tmp_path / "o2"), "--textures", str(tmp_path / "nothing")])
     assert bad.exit_code != 0 and "--textures" in bad.output and "texture folder not found" in bad.output
+    assert len(bad.output.strip().splitlines()) == 1, "one line, no usage dump"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not an image")
+    result = CliRunner().invoke(gen, [*args, "--out", str(tmp_path / "o3"), "--textures", str(empty)])
+    assert result.exit_code != 0 and str(empty) in result.output and "no texture images" in result.output
 
 
 # --- the generator ------------------------------------------------------------------------------------------------

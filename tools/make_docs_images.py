@@ -49,6 +49,12 @@ def grid(rows: list[list[np.ndarray]], labels: list[str] | None = None, gap: int
     return canvas
 
 
+def sampled(name: str, seed: int) -> dict:
+    """Params of op `name` drawn from its defaults with a fixed seed."""
+    op = OPS[name]
+    return op.sample(np.random.default_rng(seed), (TILE, TILE), op.defaults)
+
+
 # Two settings per op, mild then strong, chosen to show what each parameter does.
 EXAMPLES: dict[str, tuple[dict, dict]] = {
     "gaussian_blur": ({"kernel": 0, "sigma": 1.0}, {"kernel": 0, "sigma": 3.0}),
@@ -99,6 +105,11 @@ EXAMPLES: dict[str, tuple[dict, dict]] = {
         },
     ),
     "grayscale": ({}, {}),
+    # Texture ops record the texture's pixel hash: sample the placement, then set the look.
+    "paper_texture": (
+        {**sampled("paper_texture", 3), "mode": "soft_light", "opacity": 0.25},
+        {**sampled("paper_texture", 3), "mode": "multiply", "opacity": 0.6},
+    ),
 }
 
 

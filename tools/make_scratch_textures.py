@@ -26,7 +26,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from degrade.ops.damage import draw_stroke, end_fade, fractal_noise, smooth_noise, smooth_profile, wavy_path
+from degrade.ops.damage import fractal_noise, smooth_noise
+from degrade.ops.strokes import draw_stroke, end_fade, smooth_profile, wavy_path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "assets" / "scratch_textures"
@@ -522,7 +523,8 @@ the same bytes) with:
 
 Each texture draws from its own generator, `numpy.random.default_rng([{seed}, crc32(file name)])`, and is made
 by the function and parameters below (functions in `tools/make_scratch_textures.py`; strokes use
-`degrade.ops.damage.draw_stroke`, `wavy_path`, `smooth_profile`, `end_fade`, `fractal_noise`).
+`degrade.ops.strokes`: `draw_stroke`, `wavy_path`, `smooth_profile`, `end_fade`; noise uses
+`degrade.ops.damage.fractal_noise`).
 
 Conventions, read by `degrade.textures`:
 - the kind comes from the file-name prefix: `scratch_*` (anything else without `paper_` counts as scratch),

@@ -13,15 +13,9 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from degrade.ops.base import Config, Op, Params, choice, new_seed, randint, uniform
-from degrade.ops.damage import MASK_THRESHOLD, blend, damage_box, smooth_noise, smooth_profile, wavy_path
-from degrade.ops.scratches import (
-    MIN_WIDTH,
-    damage_colour,
-    draw_paths,
-    image_scale,
-    inside_frame,
-    palette_image,
-)
+from degrade.ops.damage import MASK_THRESHOLD, blend, damage_box, image_scale, palette_image, smooth_noise
+from degrade.ops.scratches import damage_colour
+from degrade.ops.strokes import MIN_WIDTH, draw_paths, inside_frame, smooth_profile, wavy_path
 
 # --- fold -------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Shared machinery of the structured (masked) damage ops: one blend rule, one mask rule, strokes, noise fields.
+"""Shared machinery of the structured (masked) damage ops: one blend rule, one mask rule, scale, noise fields.
 
 Every structured op renders a *strength* map `s` in [0, 1] (how much of each pixel the damage
 covers) and a damage colour `target` (a colour, or a per-pixel image such as a darkened copy),
@@ -11,11 +11,14 @@ for every op, so:
 
 The mask is a property of the damage, not of the picture: a white scratch over a white sky is
 still masked, which is what a detector must learn (and what the paper's texture masks do).
+
+Geometry in configs is given in pixels at a 512 px short side and scales with the image
+(`image_scale`), so a crop and the whole scan of a print get damage of the same physical size.
+Strokes (scratches, cracks, fibres) are drawn by `degrade.ops.strokes`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import cv2
@@ -23,12 +26,6 @@ import numpy as np
 
 MASK_THRESHOLD = 0.2
 """A pixel is damaged (masked) when the damage covers at least this fraction of it."""
-
-SUPERSAMPLE = 4
-"""Strokes are drawn at this many sub-pixels per pixel, then box-averaged: exact area coverage to 1/16."""
-
-LEVEL_STEP = 4
-"""Stroke opacity is quantised to multiples of this (out of 255) along a stroke."""
 
 
 def damage_box(strength: np.ndarray) -> tuple[slice, slice]:
@@ -61,6 +58,96 @@ def blend(img: np.ndarray, strength: np.ndarray, target: np.ndarray | Sequence[f
     return out, strength >= MASK_THRESHOLD
 
 
+def palette_image(index: np.ndarray, palette: Sequence[Sequence[float]]) -> np.ndarray:
+    """Float32 (H, W, 3) image whose pixel is `palette[index]` for a uint8 (H, W) `index` map: one
+    OpenCV table look-up, several times faster than numpy selects over a 3-wide last axis."""
+    table = np.zeros((1, 256, 3), dtype=np.float32)
+    table[0, : len(palette)] = palette
+    return cv2.LUT(cv2.merge([index, index, index]), table)
+
+
+def blend_polarities(
+    img: np.ndarray, bright: np.ndarray, dark: np.ndarray, bright_colour: Sequence[float], dark_colour: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """One blend of bright and dark damage: strength is the stronger of the two, and each pixel moves
+    toward the colour of whichever polarity dominates there. Returns `(image, mask)` as `damage.blend`.
+    The per-pixel target covers only the damage's bounding box, the only part blend reads."""
+    if not dark.any():
+        return blend(img, bright, bright_colour)
+    if not bright.any():
+        return blend(img, dark, dark_colour)
+    strength = np.maximum(bright, dark)
+    rows, cols = damage_box(strength)
+    use_bright = (bright[rows, cols] >= dark[rows, cols]).view(np.uint8)
+    return blend(img, strength, palette_image(use_bright, [dark_colour, bright_colour]))
+
+
+Feature = tuple[int, int, np.ndarray, np.ndarray]
+"""One local piece of damage: top row, left column, strength (h, w) and colour (h, w, 3) in its box."""
+
+
+def over(top: np.ndarray, top_colour: np.ndarray, under: np.ndarray, under_colour: np.ndarray):
+    """Two damage layers as one: `top` (strength, colour) over `under`; returns (strength, colour).
+
+    The strength is the exact composite; the colour is the dominant layer's, not their weighted mean. A mean
+    would turn a pixel half black background, half white fibres into mid-grey: right for a photo, but a
+    masked pixel that matches a mid-grey picture is damage no detector could see (see `damage`).
+    """
+    under = under * (1.0 - top)
+    colour = np.where((top >= under)[..., None], top_colour, under_colour).astype(np.float32)
+    return top + under, colour
+
+
+def edge_cover(distance: np.ndarray, feather: float) -> np.ndarray:
+    """Area coverage of a region from its signed distance (px, positive inside): a linear ramp `feather` px wide."""
+    return np.clip(distance * np.float32(1.0 / feather) + np.float32(0.5), 0.0, 1.0)
+
+
+def blend_features(img: np.ndarray, features: list[Feature]) -> tuple[np.ndarray, np.ndarray]:
+    """One `damage.blend` of local `features` (the stronger wins where they overlap) within their union box, on the
+    damaged pixels only where they are sparse there: local damage costs its own area, not the image's."""
+    out = img.copy()
+    mask = np.zeros(img.shape[:2], dtype=bool)
+    if not features:
+        return out, mask
+    if len(features) == 1:
+        y0, x0, strength, target = features[0]
+    else:
+        y0, x0 = min(f[0] for f in features), min(f[1] for f in features)
+        y1, x1 = max(f[0] + f[2].shape[0] for f in features), max(f[1] + f[2].shape[1] for f in features)
+        strength = np.zeros((y1 - y0, x1 - x0), dtype=np.float32)
+        target = np.zeros((y1 - y0, x1 - x0, 3), dtype=np.float32)
+        for top, left, s, t in features:
+            box = (slice(top - y0, top - y0 + s.shape[0]), slice(left - x0, left - x0 + s.shape[1]))
+            stronger = s > strength[box]
+            np.copyto(target[box], t, where=stronger[..., None])
+            np.copyto(strength[box], s, where=stronger)
+    rows, cols = strength.shape
+    if np.count_nonzero(strength) * 4 >= strength.size:  # dense: blend the whole box (gathers cost ~4x per pixel)
+        box = (slice(y0, y0 + rows), slice(x0, x0 + cols))
+        out[box], mask[box] = blend(img[box], strength, target)
+        return out, mask
+    ys, xs = np.nonzero(strength)
+    blended, hit = blend(img[ys + y0, xs + x0][None], strength[ys, xs][None], target[ys, xs][None])
+    out[ys + y0, xs + x0] = blended[0]
+    mask[ys + y0, xs + x0] = hit[0]
+    return out, mask
+
+
+REFERENCE_SIDE = 512.0
+"""Geometry in configs is given in pixels at this short side."""
+
+
+def image_scale(shape: Sequence[int]) -> float:
+    """How much larger than the 512 px reference the image is (short side / 512)."""
+    return min(shape[0], shape[1]) / REFERENCE_SIDE
+
+
+def rounded(values: dict) -> dict:
+    """Floats rounded to 4 decimals: compact manifest lines (apply uses the rounded values)."""
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in values.items()}
+
+
 def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cell: float) -> np.ndarray:
     """A smooth random field of shape (H, W), zero mean and unit variance, with features about `cell` pixels wide.
 
@@ -87,143 +174,3 @@ def fractal_noise(rng: np.random.Generator, shape: tuple[int, int], cell: float,
         weight, size = weight * 0.5, size * 0.5
     std = float(total.std())
     return total / (std if std > 0 else 1.0)
-
-
-def smooth_profile(rng: np.random.Generator, n: int, knots: int, lo: float, hi: float) -> np.ndarray:
-    """`n` values varying smoothly between `lo` and `hi` along a stroke (random knots, cubic-smoothed)."""
-    knots = max(2, knots)
-    values = rng.uniform(lo, hi, knots)
-    xs = np.linspace(0.0, 1.0, knots)
-    t = np.linspace(0.0, 1.0, max(n, 1))
-    profile = np.interp(t, xs, values)
-    if n > 4:
-        k = max(1, n // (2 * knots)) | 1
-        profile = cv2.GaussianBlur(
-            profile.reshape(1, -1).astype(np.float64), (k, 1), 0, borderType=cv2.BORDER_REPLICATE
-        )[0]
-    return np.clip(profile, min(lo, hi), max(lo, hi)).astype(np.float32)
-
-
-def end_fade(n: int, fraction: float) -> np.ndarray:
-    """Opacity envelope along a stroke: 0 at both ends, rising smoothly to 1 over `fraction` of its length."""
-    t = np.linspace(0.0, 1.0, max(n, 1))
-    ramp = np.clip(np.minimum(t, 1.0 - t) / max(fraction, 1e-6), 0.0, 1.0)
-    return (ramp * ramp * (3.0 - 2.0 * ramp)).astype(np.float32)  # smoothstep
-
-
-Stroke = tuple[np.ndarray, np.ndarray, np.ndarray]
-"""(points (N, 2) as (x, y) in pixels, widths (N,) in pixels, opacities (N,) in [0, 1])."""
-
-MAX_CANVAS = 1 << 22
-"""Largest supersampled canvas (bytes) `draw_strokes` shares between strokes; bigger groups draw one by one."""
-
-
-def draw_stroke(strength: np.ndarray, points: np.ndarray, widths: np.ndarray, opacities: np.ndarray) -> None:
-    """Draw one anti-aliased stroke of varying width and opacity into `strength` (H, W) float32, in place.
-
-    `points` is (N, 2) in pixel coordinates (x, y), pixel centres at integers; `widths` (N,) in
-    pixels, sub-pixel widths allowed; `opacities` (N,) in [0, 1]. The stroke is a strip of
-    quads between vertex normals, rasterised at `SUPERSAMPLE`x in its bounding box and
-    box-averaged, so a pixel's value is the stroke's area coverage times its opacity. A stroke
-    thinner than one pixel is drawn one pixel wide at proportionally lower opacity (the same
-    area coverage). Where strokes overlap, `strength` keeps the stronger.
-    """
-    draw_strokes(strength, [(points, widths, opacities)])
-
-
-def draw_strokes(strength: np.ndarray, strokes: Sequence[Stroke]) -> None:
-    """Draw several strokes (as `draw_stroke`) on one supersampled canvas over their joint bounding box.
-
-    One canvas, one box-average and one merge for the group, and the geometry of all strokes computed
-    in one vectorised pass: several times cheaper than stroke by stroke for clusters of short strokes.
-    Within the group, where two strokes overlap, the later one's opacity wins (sub-pixel by sub-pixel).
-    A group spread out over more than twice the area of its strokes' own boxes, or whose canvas would
-    exceed `MAX_CANVAS` bytes, is drawn stroke by stroke instead.
-    """
-    strokes = [s for s in strokes if len(s[0]) >= 2]
-    if not strokes:
-        return
-    pts = np.concatenate([np.asarray(s[0], dtype=np.float64).reshape(-1, 2) for s in strokes])
-    w = np.maximum(np.concatenate([np.asarray(s[1], dtype=np.float64).ravel() for s in strokes]), 1e-3)
-    opacity = np.concatenate([np.asarray(s[2], dtype=np.float64).ravel() for s in strokes])
-    sizes = np.array([len(s[0]) for s in strokes])
-    first = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    last = first + sizes - 1
-    drawn = np.maximum(w, 1.0)
-    alpha = np.minimum(opacity * (w / drawn), 1.0)
-
-    h_img, w_img = strength.shape
-    pad = float(drawn.max()) / 2 + 2
-    (xmin, ymin), (xmax, ymax) = pts.min(axis=0), pts.max(axis=0)
-    x0, y0 = max(math.floor(xmin - pad), 0), max(math.floor(ymin - pad), 0)
-    x1, y1 = min(math.ceil(xmax + pad) + 1, w_img), min(math.ceil(ymax + pad) + 1, h_img)
-    if x1 <= x0 or y1 <= y0:
-        return
-    ss = SUPERSAMPLE
-    if len(strokes) > 1:
-        # A shared canvas pays off only when the strokes are close together: when their joint box is much
-        # bigger than their own boxes (spread-out strokes), or too big outright, draw them one by one.
-        lo = np.minimum.reduceat(pts, first, axis=0)
-        hi = np.maximum.reduceat(pts, first, axis=0)
-        own = float(np.prod(hi - lo + 2 * pad, axis=1).sum())
-        joint = float((x1 - x0) * (y1 - y0))
-        if joint > 2.0 * own or joint * ss * ss > MAX_CANVAS:
-            for stroke in strokes:
-                draw_strokes(strength, [stroke])
-            return
-
-    # Vertex normals from central differences (one-sided at each stroke's ends): a gap-free strip of quads.
-    tangent = np.empty_like(pts)
-    tangent[1:-1] = pts[2:] - pts[:-2]
-    tangent[first] = pts[first + 1] - pts[first]
-    tangent[last] = pts[last] - pts[last - 1]
-    norm = np.hypot(tangent[:, 0], tangent[:, 1])
-    norm[norm == 0] = 1.0
-    shift = 4  # fractional bits of the sub-pixel coordinates handed to OpenCV
-    unit = ss * (1 << shift)
-    # OpenCV fills the pixels on a polygon's right and bottom edges too: draw one sub-pixel thinner,
-    # half a sub-pixel up and left, so the filled area is centred and exactly `drawn` wide.
-    half = (drawn - 1.0 / ss) / 2 * unit / norm
-    normal = tangent[:, ::-1] * half[:, None]
-    normal[:, 0] *= -1.0
-    # Canvas coordinates of the sub-pixel centres: pixel centre (x, y) covers [x - 0.5, x + 0.5].
-    local = (pts - [x0 - 0.5, y0 - 0.5]) * unit - (1 << shift)
-    left = np.rint(local + normal).astype(np.int32)
-    right = np.rint(local - normal).astype(np.int32)
-
-    # Segment opacity in steps of LEVEL_STEP/255 (finer than any visible change); each run of equal
-    # segments within a stroke is filled as one polygon: a fraction of the OpenCV calls, the same area.
-    levels = np.rint((alpha[:-1] + alpha[1:]) * (127.5 / LEVEL_STEP)).astype(np.int32) * LEVEL_STEP
-    levels[last[:-1]] = -1  # the "segment" joining one stroke's end to the next stroke's start
-    run_start = np.flatnonzero(np.diff(levels, prepend=-2))
-    run_end = np.append(run_start[1:], len(levels))
-    canvas = np.zeros(((y1 - y0) * ss, (x1 - x0) * ss), dtype=np.uint8)
-    for start, end, level in zip(run_start.tolist(), run_end.tolist(), levels[run_start].tolist(), strict=True):
-        if level > 0:
-            back = right[end : (start - 1 if start else None) : -1]
-            cv2.fillPoly(canvas, [np.concatenate([left[start : end + 1], back])], min(level, 255), shift=shift)
-    small = cv2.resize(canvas, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
-    region = strength[y0:y1, x0:x1]
-    np.maximum(region, small.astype(np.float32) * np.float32(1.0 / 255.0), out=region)
-
-
-def wavy_path(
-    rng: np.random.Generator,
-    start: Sequence[float],
-    end: Sequence[float],
-    step: float,
-    wobble: float,
-    wavelength: float,
-) -> np.ndarray:
-    """Points from `start` to `end` about `step` px apart, displaced sideways by a smooth random
-    wobble of amplitude `wobble` px and typical wavelength `wavelength` px (zero at the ends)."""
-    p0, p1 = np.asarray(start, dtype=np.float64), np.asarray(end, dtype=np.float64)
-    length = float(np.linalg.norm(p1 - p0))
-    n = max(2, int(np.ceil(length / max(step, 0.25))) + 1)
-    t = np.linspace(0.0, 1.0, n)
-    direction = (p1 - p0) / max(length, 1e-9)
-    side = np.array([-direction[1], direction[0]])
-    knots = max(2, int(np.ceil(length / max(wavelength, 1.0))) + 1)
-    offsets = np.interp(t, np.linspace(0, 1, knots), rng.standard_normal(knots)) * wobble
-    offsets *= np.sin(np.pi * t) ** 0.5  # pinned at the ends
-    return p0 + np.outer(t, p1 - p0) + np.outer(offsets, side)

@@ -22,8 +22,9 @@ import math
 import cv2
 import numpy as np
 
-from degrade.ops import damage
+from degrade.ops import damage, strokes
 from degrade.ops.base import Config, Op, Params, choice, new_seed, randint, standard_normal, uniform
+from degrade.ops.damage import Feature, blend_features, edge_cover, image_scale, over, rounded
 
 PAPER_TEXTURE = 0.025
 """Relative std of the paper base's own texture (a few % of its brightness)."""
@@ -44,11 +45,6 @@ def _log_uniform(rng: np.random.Generator, bounds: list[float]) -> float:
     return lo if lo == hi else float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
 
 
-def rounded(values: dict) -> dict:
-    """Floats rounded to 4 decimals: compact manifest lines (apply uses the rounded values)."""
-    return {k: round(v, 4) if isinstance(v, float) else v for k, v in values.items()}
-
-
 def sample_paper(rng: np.random.Generator, cfg: Config) -> list[float]:
     """Paper-base RGB: brightness from `paper_brightness`, warmth (fraction of blue lost, a third of that of green)."""
     bright, warm = uniform(rng, cfg["paper_brightness"]), uniform(rng, cfg["paper_warmth"])
@@ -63,58 +59,6 @@ def paper_texture(rng: np.random.Generator, shape: tuple[int, int], paper: list[
     grain *= np.float32(PAPER_TEXTURE / 2.0 / max(float(grain.std()), 1e-6))
     grain += damage.smooth_noise(rng, shape, max(4.0, 24.0 * scale)) * np.float32(PAPER_TEXTURE / 2.0) + np.float32(1.0)
     return np.clip(grain[..., None] * np.asarray(paper, dtype=np.float32), 0.0, 1.0)
-
-
-def edge_cover(distance: np.ndarray, feather: float) -> np.ndarray:
-    """Area coverage of a region from its signed distance (px, positive inside): a linear ramp `feather` px wide."""
-    return np.clip(distance * np.float32(1.0 / feather) + np.float32(0.5), 0.0, 1.0)
-
-
-def over(top: np.ndarray, top_colour: np.ndarray, under: np.ndarray, under_colour: np.ndarray):
-    """Two damage layers as one: `top` (strength, colour) over `under`; returns (strength, colour).
-
-    The strength is the exact composite; the colour is the dominant layer's, not their weighted mean. A mean
-    would turn a pixel half black background, half white fibres into mid-grey: right for a photo, but a
-    masked pixel that matches a mid-grey picture is damage no detector could see (see `damage`).
-    """
-    under = under * (1.0 - top)
-    colour = np.where((top >= under)[..., None], top_colour, under_colour).astype(np.float32)
-    return top + under, colour
-
-
-Feature = tuple[int, int, np.ndarray, np.ndarray]
-"""One local piece of damage: top row, left column, strength (h, w) and colour (h, w, 3) in its box."""
-
-
-def blend_features(img: np.ndarray, features: list[Feature]) -> tuple[np.ndarray, np.ndarray]:
-    """One `damage.blend` of local `features` (the stronger wins where they overlap) within their union box, on the
-    damaged pixels only where they are sparse there: local damage costs its own area, not the image's."""
-    out = img.copy()
-    mask = np.zeros(img.shape[:2], dtype=bool)
-    if not features:
-        return out, mask
-    if len(features) == 1:
-        y0, x0, strength, target = features[0]
-    else:
-        y0, x0 = min(f[0] for f in features), min(f[1] for f in features)
-        y1, x1 = max(f[0] + f[2].shape[0] for f in features), max(f[1] + f[2].shape[1] for f in features)
-        strength = np.zeros((y1 - y0, x1 - x0), dtype=np.float32)
-        target = np.zeros((y1 - y0, x1 - x0, 3), dtype=np.float32)
-        for top, left, s, t in features:
-            box = (slice(top - y0, top - y0 + s.shape[0]), slice(left - x0, left - x0 + s.shape[1]))
-            stronger = s > strength[box]
-            np.copyto(target[box], t, where=stronger[..., None])
-            np.copyto(strength[box], s, where=stronger)
-    rows, cols = strength.shape
-    if np.count_nonzero(strength) * 4 >= strength.size:  # dense: blend the whole box (gathers cost ~4x per pixel)
-        box = (slice(y0, y0 + rows), slice(x0, x0 + cols))
-        out[box], mask[box] = damage.blend(img[box], strength, target)
-        return out, mask
-    ys, xs = np.nonzero(strength)
-    blended, hit = damage.blend(img[ys + y0, xs + x0][None], strength[ys, xs][None], target[ys, xs][None])
-    out[ys + y0, xs + x0] = blended[0]
-    mask[ys + y0, xs + x0] = hit[0]
-    return out, mask
 
 
 # --- holes ------------------------------------------------------------------------------
@@ -182,8 +126,8 @@ def offset(pts: np.ndarray, widths: np.ndarray, closed: bool) -> np.ndarray:
 
 def fill_coverage(polygons: list[np.ndarray], origin: tuple[float, float], size: tuple[int, int]) -> np.ndarray:
     """Area coverage (H, W) float32 of filled `polygons` (px, image coordinates) in a box at `origin` (x, y) of `size`
-    (rows, cols): rasterised at `damage.SUPERSAMPLE` x and box-averaged, so edges are exactly anti-aliased."""
-    ss, shift = damage.SUPERSAMPLE, 4
+    (rows, cols): rasterised at `strokes.SUPERSAMPLE` x and box-averaged, so edges are exactly anti-aliased."""
+    ss, shift = strokes.SUPERSAMPLE, 4
     canvas = np.zeros((size[0] * ss, size[1] * ss), dtype=np.uint8)
     # Pixel centre (x, y) covers [x - 0.5, x + 0.5]: sub-pixel centres sit at (x - origin + 0.5) * ss - 0.5.
     fixed = [np.round(((p - origin + 0.5) * ss - 0.5) * (1 << shift)).astype(np.int32) for p in polygons]
@@ -236,7 +180,7 @@ def apply_holes(img: np.ndarray, params: Params) -> tuple[np.ndarray, np.ndarray
     curled emulsion edge darkens a patchy band about 2.5 px (at 512) wide outside it, at that peak strength."""
     h, w = img.shape[:2]
     rng = np.random.default_rng(int(params["seed"]))
-    scale = min(h, w) / 512.0
+    scale = image_scale((h, w))
     drawn = (_hole(rng, img, hole, params["paper"], scale) for hole in params["holes"])
     return blend_features(img, [f for f in drawn if f is not None])
 
@@ -341,7 +285,7 @@ def _corner(rng: np.random.Generator, feature: dict, short: int, fibre: float, s
     side), starting and ending just outside the image."""
     a, b = max(float(feature["a"]) * short, 2.0), max(float(feature["b"]) * short, 2.0)
     path = refine(rng, np.array([[a, -2.0], [-2.0, b]]), float(feature["roughness"]), step, closed=False)
-    widths = fibre * damage.smooth_profile(rng, len(path), max(2, len(path) // 12), 0.25, 1.0)
+    widths = fibre * strokes.smooth_profile(rng, len(path), max(2, len(path) // 12), 0.25, 1.0)
     corner = np.array([[-2.0, -2.0]])
     # Travelling from the top edge to the left one, the print lies to the left: fibres grow there (negative offset).
     return np.vstack([path, corner]), np.vstack([offset(path, -widths, closed=False), corner])
@@ -355,7 +299,7 @@ def _chips(rng: np.random.Generator, feature: dict, length: int, short: int, fib
         radius = max(r * short, 1.0)
         outline = ragged_polygon(rng, radius, 1.0 / q, 0.0, float(feature["roughness"]), step)
         outline += [t * (length - 1), -0.2 * radius * q]
-        widths = fibre * damage.smooth_profile(rng, len(outline), max(2, len(outline) // 12), 0.25, 1.0)
+        widths = fibre * strokes.smooth_profile(rng, len(outline), max(2, len(outline) // 12), 0.25, 1.0)
         lost.append(outline)
         grown.append(offset(outline, widths, closed=True))
     return lost, grown
@@ -392,7 +336,7 @@ def _tear(
     size = (y1 - y0, x1 - x0)
     cover = fill_coverage(lost, (x0, y0), size)
     if background is None:
-        return y0, x0, cover, paper_texture(rng, size, paper, min(h, w) / 512.0)
+        return y0, x0, cover, paper_texture(rng, size, paper, image_scale((h, w)))
     fibres = fill_coverage(grown, (x0, y0), size)
     bright = np.minimum(np.asarray(paper, dtype=np.float32) * np.float32(1.04), 1.0)  # freshly exposed, cleaner
     return (y0, x0, *over(cover, np.asarray(background, dtype=np.float32), fibres, bright))
@@ -406,7 +350,7 @@ def apply_torn_edges(img: np.ndarray, params: Params) -> tuple[np.ndarray, np.nd
     512) of bright paper fibres, or paper base when `background` is null; worn parts always show paper base."""
     h, w = img.shape[:2]
     short = min(h, w)
-    scale = short / 512.0
+    scale = image_scale((h, w))
     rng = np.random.default_rng(int(params["seed"]))
     fibre = max(0.5, float(params["fibre_width"]) * scale)
     step = max(1.0, 1.2 * scale)  # outline segments (px): finer than the eye resolves at 512

@@ -13,33 +13,12 @@ image they were sampled for.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
-import cv2
 import numpy as np
 
 from degrade.ops.base import Config, Op, Params, choice, new_seed, randint, uniform
-from degrade.ops.damage import (
-    MASK_THRESHOLD,
-    Stroke,
-    blend,
-    damage_box,
-    draw_strokes,
-    end_fade,
-    smooth_profile,
-    wavy_path,
-)
-
-REFERENCE_SIDE = 512.0
-"""Geometry in configs is given in pixels at this short side."""
-
-MIN_WIDTH = 0.3
-"""Narrowest drawn width (px): below it a line only gets fainter, which opacity already models."""
-
-
-def image_scale(shape: Sequence[int]) -> float:
-    """How much larger than the 512 px reference the image is (short side / 512)."""
-    return min(shape[0], shape[1]) / REFERENCE_SIDE
+from degrade.ops.damage import MASK_THRESHOLD, blend_polarities, image_scale
+from degrade.ops.strokes import MIN_WIDTH, Stroke, draw_paths, end_fade, inside_frame, smooth_profile, wavy_path
 
 
 def damage_colour(rng: np.random.Generator, bright: bool) -> list[float]:
@@ -51,30 +30,6 @@ def damage_colour(rng: np.random.Generator, bright: bool) -> list[float]:
         level = rng.uniform(0.04, 0.25)
         rgb = level * np.array([1.0, rng.uniform(0.85, 1.0), rng.uniform(0.7, 0.95)])
     return [round(float(v), 4) for v in rgb]
-
-
-def palette_image(index: np.ndarray, palette: Sequence[Sequence[float]]) -> np.ndarray:
-    """Float32 (H, W, 3) image whose pixel is `palette[index]` for a uint8 (H, W) `index` map: one
-    OpenCV table look-up, several times faster than numpy selects over a 3-wide last axis."""
-    table = np.zeros((1, 256, 3), dtype=np.float32)
-    table[0, : len(palette)] = palette
-    return cv2.LUT(cv2.merge([index, index, index]), table)
-
-
-def blend_polarities(
-    img: np.ndarray, bright: np.ndarray, dark: np.ndarray, bright_colour: Sequence[float], dark_colour: Sequence[float]
-) -> tuple[np.ndarray, np.ndarray]:
-    """One blend of bright and dark damage: strength is the stronger of the two, and each pixel moves
-    toward the colour of whichever polarity dominates there. Returns `(image, mask)` as `damage.blend`.
-    The per-pixel target covers only the damage's bounding box, the only part blend reads."""
-    if not dark.any():
-        return blend(img, bright, bright_colour)
-    if not bright.any():
-        return blend(img, dark, dark_colour)
-    strength = np.maximum(bright, dark)
-    rows, cols = damage_box(strength)
-    use_bright = (bright[rows, cols] >= dark[rows, cols]).view(np.uint8)
-    return blend(img, strength, palette_image(use_bright, [dark_colour, bright_colour]))
 
 
 def fade(n: int, head: float, tail: float) -> np.ndarray:
@@ -96,36 +51,6 @@ def breaks(rng: np.random.Generator, n: int, count: int, half_length: tuple[floa
         half = rng.uniform(*half_length)
         envelope *= np.clip((np.abs(index - centre) - half) / max(0.5 * half, 1.0), 0.0, 1.0)
     return envelope
-
-
-def inside_frame(points: np.ndarray, shape: Sequence[int], margin: float) -> slice:
-    """The vertex range of a path that lies within the image (plus `margin` px), with one vertex either side."""
-    h, w = shape[0], shape[1]
-    x, y = points[:, 0], points[:, 1]
-    inside = np.flatnonzero((x > -margin) & (x < w + margin) & (y > -margin) & (y < h + margin))
-    if len(inside) == 0:
-        return slice(0, 0)
-    return slice(max(int(inside[0]) - 1, 0), int(inside[-1]) + 2)
-
-
-def path_pieces(points: np.ndarray, widths: np.ndarray, opacities: np.ndarray) -> list[Stroke]:
-    """A stroke cut into consecutive pieces about 256 px long that share their end vertices: drawn
-    together they are the same stroke, but on a large scan `draw_strokes` can then rasterise each
-    piece in its own box, so a long diagonal stroke never allocates a supersampled canvas the size of
-    the picture (16 bytes per pixel)."""
-    n = len(points)
-    if n < 2:
-        return []
-    lengths = np.hypot(*np.diff(points, axis=0).T)
-    per = max(1, int(256.0 / max(float(lengths.mean()), 1e-6)))
-    return [
-        (points[i : i + per + 1], widths[i : i + per + 1], opacities[i : i + per + 1]) for i in range(0, n - 1, per)
-    ]
-
-
-def draw_paths(strength: np.ndarray, paths: list[Stroke]) -> None:
-    """Draw paths (each cut by `path_pieces`) into `strength` in one batch."""
-    draw_strokes(strength, [piece for path in paths for piece in path_pieces(*path)])
 
 
 def _polarity_maps(shape: tuple[int, int], paths: dict[bool, list[Stroke]]) -> tuple[np.ndarray, np.ndarray]:

@@ -12,9 +12,9 @@ import math
 import cv2
 import numpy as np
 
-from degrade.ops import damage
+from degrade.ops import damage, strokes
 from degrade.ops.base import Config, Op, Params, new_seed, randint, uniform
-from degrade.ops.holes import Feature, blend_features, edge_cover, rounded
+from degrade.ops.damage import Feature, blend_features, edge_cover, image_scale, rounded
 
 REFERENCE_MEGAPIXELS = 512 * 512 / 1e6
 """Area of a 512 x 512 image in megapixels: densities are per megapixel of the image seen at 512 px short side."""
@@ -134,7 +134,7 @@ def _fibre_path(rng: np.random.Generator, shape: tuple[int, int], scale: float) 
     step = max(0.5, 0.7 * scale)
     n = max(3, int(length / step) + 1)
     turning = rng.uniform(0.5, 3.0) * math.pi * rng.choice([-1.0, 1.0])
-    curvature = damage.smooth_profile(rng, n, 4, -1.0, 1.0) + rng.uniform(-0.3, 0.3)
+    curvature = strokes.smooth_profile(rng, n, 4, -1.0, 1.0) + rng.uniform(-0.3, 0.3)
     heading = rng.uniform(0.0, 2.0 * math.pi) + np.cumsum(curvature) * (turning / n)
     steps = np.stack([np.cos(heading), np.sin(heading)], axis=1) * step
     return np.cumsum(steps, axis=0) + [rng.uniform(0, w), rng.uniform(0, h)]
@@ -146,8 +146,8 @@ def _fibre(rng: np.random.Generator, canvas: np.ndarray, bright_fraction: float,
     h, w = canvas.shape
     path = _fibre_path(rng, (h, w), scale)
     n = len(path)
-    widths = np.maximum(rng.uniform(0.4, 1.0) * scale * damage.smooth_profile(rng, n, 3, 0.6, 1.0), 0.3)
-    opacity = rng.uniform(0.5, 0.9) * damage.end_fade(n, 0.15)
+    widths = np.maximum(rng.uniform(0.4, 1.0) * scale * strokes.smooth_profile(rng, n, 3, 0.6, 1.0), 0.3)
+    opacity = rng.uniform(0.5, 0.9) * strokes.end_fade(n, 0.15)
     sign = 1.0 if rng.random() < bright_fraction else -1.0
     pad = float(widths.max()) + 2.0
     x0, y0 = max(int(path[:, 0].min() - pad), 0), max(int(path[:, 1].min() - pad), 0)
@@ -155,7 +155,7 @@ def _fibre(rng: np.random.Generator, canvas: np.ndarray, bright_fraction: float,
     if x1 <= x0 or y1 <= y0:
         return np.empty(0, dtype=np.intp)
     stroke = np.zeros((y1 - y0, x1 - x0), dtype=np.float32)
-    damage.draw_stroke(stroke, path - [x0, y0], widths, opacity)
+    strokes.draw_stroke(stroke, path - [x0, y0], widths, opacity)
     region = canvas[y0:y1, x0:x1]
     np.copyto(region, stroke * np.float32(sign), where=stroke > np.abs(region))
     ys, xs = np.nonzero(stroke)
@@ -169,7 +169,7 @@ def apply_dust(img: np.ndarray, params: Params) -> tuple[np.ndarray, np.ndarray]
     Only the touched pixels are blended: the cost follows the dust, not the image size."""
     h, w = img.shape[:2]
     rng = np.random.default_rng(int(params["seed"]))
-    scale = min(h, w) / 512.0
+    scale = image_scale((h, w))
     bright_fraction = float(params["bright_fraction"])
     signed = np.zeros((h, w), dtype=np.float32)
     touched = [_specks(rng, signed, int(params["specks"]), params["size"], bright_fraction, scale)]
@@ -267,7 +267,7 @@ def apply_foxing(img: np.ndarray, params: Params) -> tuple[np.ndarray, np.ndarra
     picture multiplied by `tint` (RGB), browner at each spot's core."""
     h, w = img.shape[:2]
     rng = np.random.default_rng(int(params["seed"]))
-    scale = min(h, w) / 512.0
+    scale = image_scale((h, w))
     drawn = (_cluster(rng, img, cluster, params, scale) for cluster in params["clusters"])
     return blend_features(img, [f for f in drawn if f is not None])
 
@@ -365,7 +365,7 @@ def apply_water_stain(img: np.ndarray, params: Params) -> tuple[np.ndarray, np.n
     `INTERIOR_TINT` at strength up to `interior` (below the mask threshold: seen, but not masked)."""
     h, w = img.shape[:2]
     rng = np.random.default_rng(int(params["seed"]))
-    scale = min(h, w) / 512.0
+    scale = image_scale((h, w))
     drawn = (_stain(rng, img, stain, scale) for stain in params["stains"])
     return blend_features(img, [f for f in drawn if f is not None])
 
@@ -443,7 +443,7 @@ def apply_smudge(img: np.ndarray, params: Params) -> tuple[np.ndarray, np.ndarra
     The damage colour is the picture darkened by half (grease) or, where `light`, veiled 70 % towards white."""
     h, w = img.shape[:2]
     rng = np.random.default_rng(int(params["seed"]))
-    scale = min(h, w) / 512.0
+    scale = image_scale((h, w))
     drawn = (_smudge(rng, img, smudge, scale) for smudge in params["smudges"])
     return blend_features(img, [f for f in drawn if f is not None])
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from degrade import textures
 from degrade.ops.base import Config, Op, Params, new_seed, uniform
-from degrade.ops.damage import blend
+from degrade.ops.damage import blend, image_scale
 
 HAZE = (0.06, 0.2)
 """Soft threshold on scratch-texture values: below 0.06 (a scan's background haze) nothing, above 0.2 all."""
@@ -47,7 +47,7 @@ def _weighted(rng: np.random.Generator, weights: Mapping[str, float], allowed: t
 
 def _placement(rng: np.random.Generator, shape: tuple[int, int], cfg: Config) -> Params:
     """Where the texture lands: a random point of it at the image centre, turned, scaled, maybe mirrored."""
-    unit = min(shape) / 512.0
+    unit = image_scale(shape)
     return {
         "centre": [uniform(rng, [0.0, 1.0]), uniform(rng, [0.0, 1.0])],
         "angle": uniform(rng, cfg["rotation"]),
@@ -95,7 +95,7 @@ def _scratch_colour(rng: np.random.Generator, mode: str) -> list[float]:
 
 
 def sample_texture_scratches(rng: np.random.Generator, shape: tuple[int, int], cfg: Config) -> Params:
-    unit = min(shape) / 512.0
+    unit = image_scale(shape)
     params = _chosen(rng, cfg, "scratch")
     params.update(_placement(rng, shape, cfg))
     mode = _weighted(rng, cfg["modes"], ("screen", "lighten", "add", "multiply", "overlay"))

@@ -138,10 +138,16 @@ def check_set(tset: TextureSet) -> None:
 # --- textures --------------------------------------------------------------------------------------
 
 
+LEVEL_SCALE = 65535.0
+"""Texture levels are stored as uint16 (value x LEVEL_SCALE): a quarter of float32's memory per worker at
+16-bit precision, and OpenCV warps uint16 as fast as float32."""
+
+
 @dataclass(frozen=True, eq=False)
 class Texture:
-    """A loaded texture: float32 (H, W) pixels in [0, 1] (read-only, shared by the cache), a pyramid of
-    successively 2x smaller copies for drawing it small without aliasing, and the pixels' SHA-256."""
+    """A loaded texture: a pyramid of uint16 (H, W) levels (values x `LEVEL_SCALE`; read-only, shared by the
+    cache), each 2x smaller than the last, for drawing it small without aliasing, and the SHA-256 of the
+    decoded float32 pixels."""
 
     name: str
     path: Path
@@ -150,7 +156,8 @@ class Texture:
 
     @property
     def pixels(self) -> np.ndarray:
-        return self.levels[0]
+        """The full-size texture as float32 in [0, 1] (a fresh array)."""
+        return self.levels[0].astype(np.float32) * np.float32(1.0 / LEVEL_SCALE)
 
 
 def load_texture(path: Path, name: str | None = None) -> Texture:
@@ -170,9 +177,10 @@ def _load(path: str, mtime_ns: int, size: int, name: str) -> Texture:
     levels = [pixels]
     while min(levels[-1].shape) >= 32:
         levels.append(cv2.pyrDown(levels[-1], borderType=cv2.BORDER_REFLECT_101))
-    for level in levels:
+    stored = tuple(np.rint(level * np.float32(LEVEL_SCALE)).astype(np.uint16) for level in levels)
+    for level in stored:
         level.setflags(write=False)
-    return Texture(name, Path(path), tuple(levels), pixel_sha256(pixels))
+    return Texture(name, Path(path), stored, pixel_sha256(pixels))
 
 
 def _read(path: Path) -> np.ndarray:
@@ -280,15 +288,16 @@ def place(
     h, w = shape
     level = min(max(0, round(math.log2(1.0 / scale))), len(texture.levels) - 1)
     src = texture.levels[level]
-    matrix = texture_matrix(shape, texture.pixels.shape, centre, angle, scale, flip)
+    matrix = texture_matrix(shape, texture.levels[0].shape, centre, angle, scale, flip)
     # Level-0 coordinates -> level coordinates: pixel centres (x + 0.5) / 2^level - 0.5.
     k = 0.5**level
     matrix = matrix * k
     matrix[:, 2] += 0.5 * k - 0.5
     if warp <= 0:
-        return cv2.warpAffine(
+        placed = cv2.warpAffine(
             src, matrix, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT_101
         )
+        return placed.astype(np.float32) * np.float32(1.0 / LEVEL_SCALE)
     # The texture is read at M (p + d(p)) = M p + L d(p) (L: M's linear part): a plane plus smooth offsets,
     # computed on the coarse grid, enlarged, then the plane added in place (image-sized temporaries are costly).
     d = coarse_displacement(shape, warp, warp_cell, seed)
@@ -299,7 +308,8 @@ def place(
         offsets += row[0] * xs[None, :]
         offsets += (row[1] * ys + row[2])[:, None]
         maps.append(offsets)
-    return cv2.remap(src, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    placed = cv2.remap(src, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    return placed.astype(np.float32) * np.float32(1.0 / LEVEL_SCALE)
 
 
 # --- blending ----------------------------------------------------------------------------------------

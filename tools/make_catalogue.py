@@ -111,7 +111,8 @@ def markdown(strips: list[tuple[str, str]], texture_names: list[str], coverage: 
                 continue
             defaults = ", ".join(f"`{k}` = {_fmt(v)}" for k, v in op.defaults.items())
             levels = "; ".join(
-                f"**{level}** " + ", ".join(f"{k}={_fmt(v)}" for k, v in op.severities[level].items())
+                f"**{level}** "
+                + (", ".join(f"{k}={_fmt(v)}" for k, v in op.severities[level].items()) or "the defaults")
                 for level in LEVELS
             )
             lines += [f"### `{name}`", "", op.doc, "", f"Config (defaults): {defaults}", "", f"Severities: {levels}"]
@@ -137,6 +138,25 @@ def markdown(strips: list[tuple[str, str]], texture_names: list[str], coverage: 
         "Their label maps (colours as in the legend above):",
         "",
         "![label maps of the 16 samples](images/catalogue/old-photo-16-labels.png)",
+        "",
+        "## Against real damaged prints",
+        "",
+        "No photographs of damaged prints with a clear public-domain licence ship in the packages this project",
+        "can install offline, so the defaults were tuned by eye against what scanned family prints typically",
+        "show rather than side by side with a reference set. What still differs, as far as we can tell:",
+        "",
+        "- Scratches are flat colour over the picture; real ones often carry a thin dark or bright halo where",
+        "  the emulsion is raised or bevelled, and catch the scanner's light differently along their length.",
+        "- Dust is drawn sharp and then softened by the scan stage; real dust on the scanner glass is often more",
+        "  out of focus than the print, and hairs cast a faint shadow.",
+        "- Holes and tears show flat paper base with a faint grain; real losses show layered edges, paper fibres",
+        "  and sometimes the backing or adhesive under them.",
+        "- Thin damage on small images (a short side under about 256 px) falls partly below the mask threshold:",
+        "  the pixels change faintly but are not masked, which is the mask rule working as documented.",
+        "- Not modelled: silver mirroring on the dark areas of black-and-white prints, bleaching inside stains,",
+        "  adhesive tape and its yellowed residue, handwriting and stamps, and the print's surface sheen.",
+        "- The bundled textures are procedural. Scans of real scratched film or prints read differently; pass",
+        "  them with `degrade-gen --textures DIR` (bright damage on a dark background; `paper_*` files are paper).",
         "",
     ]
     return "\n".join(lines)

@@ -207,11 +207,15 @@ def presets_markdown(examples: list[tuple[str, tuple[dict, dict], str]]) -> str:
 def readme_pairs() -> None:
     names = ("astronaut", "chelsea", "coffee", "rocket")
     clean = [photo(n) for n in names]
-    rows = [clean]
-    for preset, seed in (("old-photo", 11), ("bopbtl", 5)):
+    rows, labels = [clean], ["clean"]
+    for preset, seed in (("old-photo", 11), ("bopbtl", 5), ("structured", 23)):
         d = Degrader(preset)
-        rows.append([d(img, np.random.default_rng(seed + i)).degraded for i, img in enumerate(clean)])
-    grid(rows, ["clean", "old-photo", "bopbtl"]).save(IMAGES / "readme-pairs.jpg", quality=88)
+        samples = [d(img, np.random.default_rng(seed + i)) for i, img in enumerate(clean)]
+        rows.append([s.degraded for s in samples])
+        labels.append(preset)
+    rows.append([np.repeat(s.mask[..., None], 3, axis=2) for s in samples])
+    labels.append("structured: mask")
+    grid(rows, labels).save(IMAGES / "readme-pairs.jpg", quality=88)
 
 
 def old_photo_sheet() -> None:

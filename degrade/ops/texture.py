@@ -15,8 +15,6 @@ replay with a different texture is an error rather than a silently different sam
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
-from functools import lru_cache
 
 import numpy as np
 
@@ -118,19 +116,10 @@ def dehaze(values: np.ndarray) -> np.ndarray:
     return (values * t * t * (3.0 - 2.0 * t)).astype(np.float32, copy=False)
 
 
-@lru_cache(maxsize=16)
-def _dehazed(texture: textures.Texture) -> textures.Texture:
-    """`texture` with every pyramid level dehazed, once per loaded texture (cheaper than per image)."""
-    levels = tuple(dehaze(level) for level in texture.levels)
-    for level in levels:
-        level.setflags(write=False)
-    return replace(texture, levels=levels)
-
-
 def apply_texture_scratches(img: np.ndarray, params: Params) -> tuple[np.ndarray, np.ndarray]:
     """The scratch texture as a layer of colour `color`, blended with `mode` and mixed in by
     opacity x dehazed texture value; masked where that reaches `MASK_THRESHOLD`."""
-    alpha = _field(_dehazed(_recorded(params)), params, img.shape[:2])
+    alpha = dehaze(_field(_recorded(params), params, img.shape[:2]))
     alpha *= np.float32(params["opacity"])
     target = textures.blend_layer(img, params["color"], params["mode"])
     return blend(img, alpha, target)

@@ -18,7 +18,16 @@ import numpy as np
 
 from degrade.ops.base import Config, Op, Params, choice, new_seed, randint, uniform
 from degrade.ops.damage import MASK_THRESHOLD, blend_polarities, image_scale
-from degrade.ops.strokes import MIN_WIDTH, Stroke, draw_paths, end_fade, inside_frame, smooth_profile, wavy_path
+from degrade.ops.strokes import (
+    MIN_WIDTH,
+    Stroke,
+    draw_paths,
+    end_fade,
+    inside_frame,
+    smooth_profile,
+    unit_steps,
+    wavy_path,
+)
 
 
 def damage_colour(rng: np.random.Generator, bright: bool) -> list[float]:
@@ -38,7 +47,7 @@ def fade(n: int, head: float, tail: float) -> np.ndarray:
     end): `end_fade` with its own length at each end, e.g. a stroke that starts abruptly and tails off."""
     eps = 1e-6
     knots = [0.0, max(head, eps), 1.0 - max(tail, eps), 1.0]
-    ramp = np.interp(np.linspace(0.0, 1.0, n), knots, [0.0 if head > 0 else 1.0, 1.0, 1.0, 0.0 if tail > 0 else 1.0])
+    ramp = np.interp(unit_steps(n), knots, [0.0 if head > 0 else 1.0, 1.0, 1.0, 0.0 if tail > 0 else 1.0])
     return (ramp * ramp * (3.0 - 2.0 * ramp)).astype(np.float32)  # smoothstep
 
 
@@ -195,7 +204,7 @@ def _scuff_cluster(rng: np.random.Generator, c: Params, scale: float) -> list[St
     reverse = rng.random(k) < 0.5  # the grit travelled either way
     start, end = np.where(reverse[:, None], end, start), np.where(reverse[:, None], start, end)
     n = max(4, int(float(length.max()) / max(1.5, 3.0 * scale)))
-    t = np.linspace(0.0, 1.0, n)[None, :, None]
+    t = unit_steps(n)[None, :, None]
     points = (1 - t) ** 2 * start[:, None] + 2 * t * (1 - t) * control[:, None] + t**2 * end[:, None]  # (k, n, 2)
     # Width: 70-100% of `width`, times a smooth profile through 3 random knots in [0.5, 1].
     knots = rng.uniform(0.5, 1.0, (k, 3))
@@ -320,7 +329,7 @@ def _grow_crack(
     fainter and branching less often than its parent."""
     points = crack_path(rng, start, angle, length, step)
     n = len(points)
-    t = np.linspace(0.0, 1.0, n)
+    t = unit_steps(n)
     gape = smooth_profile(rng, n, max(3, n // 4), 0.0, 1.0)  # where the crack opened wider, it shows more paper
     widths = np.maximum(width * (1.0 - t) ** 0.7 * (0.45 + 0.55 * gape), MIN_WIDTH)
     opacities = opacity * fade(n, 0.0, 0.3) * (0.5 + 0.5 * gape)

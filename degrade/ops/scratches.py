@@ -118,7 +118,7 @@ def _film_scratch(rng: np.random.Generator, s: Params, scale: float) -> tuple[np
     y0, y1 = float(s["y0"]), float(s["y1"])
     x0 = float(s["x"])
     x1 = x0 + math.tan(math.radians(float(s["angle"]))) * (y1 - y0)
-    step = max(3.0, 8.0 * scale)
+    step = max(4.0, 12.0 * scale)  # vertices: the wobble bends over 60-250 px
     points = wavy_path(rng, (x0, y0), (x1, y1), step, float(s["wobble"]), rng.uniform(60.0, 250.0) * scale)
     n = len(points)
     knots = max(3, int((y1 - y0) / (25.0 * scale)))
@@ -203,7 +203,7 @@ def _scuff_cluster(rng: np.random.Generator, c: Params, scale: float) -> list[St
     start, end = centre - half, centre + half
     reverse = rng.random(k) < 0.5  # the grit travelled either way
     start, end = np.where(reverse[:, None], end, start), np.where(reverse[:, None], start, end)
-    n = max(4, int(float(length.max()) / max(1.5, 3.0 * scale)))
+    n = max(4, int(float(length.max()) / max(2.5, 4.0 * scale)))
     t = unit_steps(n)[None, :, None]
     points = (1 - t) ** 2 * start[:, None] + 2 * t * (1 - t) * control[:, None] + t**2 * end[:, None]  # (k, n, 2)
     # Width: 70-100% of `width`, times a smooth profile through 3 random knots in [0.5, 1].

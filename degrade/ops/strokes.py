@@ -18,8 +18,9 @@ import numpy as np
 SUPERSAMPLE = 4
 """Strokes are drawn at this many sub-pixels per pixel, then box-averaged: exact area coverage to 1/16."""
 
-LEVEL_STEP = 4
-"""Stroke opacity is quantised to multiples of this (out of 255) along a stroke."""
+LEVEL_STEP = 8
+"""Stroke opacity is quantised to multiples of this (out of 255, about 3 %) along a stroke: invisible, and runs
+of equal opacity are filled as one polygon, which is what makes drawing cheap."""
 
 Stroke = tuple[np.ndarray, np.ndarray, np.ndarray]
 """(points (N, 2) as (x, y) in pixels, widths (N,) in pixels, opacities (N,) in [0, 1])."""
@@ -125,7 +126,7 @@ def draw_strokes(strength: np.ndarray, strokes: Sequence[Stroke]) -> None:
     left = np.rint(local + normal).astype(np.int32)
     right = np.rint(local - normal).astype(np.int32)
 
-    # Segment opacity in steps of LEVEL_STEP/255 (finer than any visible change); each run of equal
+    # Segment opacity in steps of LEVEL_STEP/255 (finer than the eye sees on a scratch); each run of equal
     # segments within a stroke is filled as one polygon: a fraction of the OpenCV calls, the same area.
     levels = np.rint((alpha[:-1] + alpha[1:]) * (127.5 / LEVEL_STEP)).astype(np.int32) * LEVEL_STEP
     levels[last[:-1]] = -1  # the "segment" joining one stroke's end to the next stroke's start
@@ -185,6 +186,9 @@ def path_pieces(points: np.ndarray, widths: np.ndarray, opacities: np.ndarray) -
     n = len(points)
     if n < 2:
         return []
+    (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
+    if x1 - x0 <= 256.0 and y1 - y0 <= 256.0:  # already small (every stroke on a small image): one piece
+        return [(points, widths, opacities)]
     lengths = np.hypot(*np.diff(points, axis=0).T)
     per = max(1, int(256.0 / max(float(lengths.mean()), 1e-6)))
     return [

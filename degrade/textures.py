@@ -278,6 +278,7 @@ def place(
     warp: float = 0.0,
     warp_cell: float = 64.0,
     seed: int = 0,
+    table: np.ndarray | None = None,
 ) -> np.ndarray:
     """Crop, rotate and scale `texture` into a float32 (H, W) field (see `texture_matrix`), mirrored at the
     texture's borders, and elastically warped by `warp` px (features `warp_cell` px, from `seed`).
@@ -297,7 +298,7 @@ def place(
         placed = cv2.warpAffine(
             src, matrix, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT_101
         )
-        return placed.astype(np.float32) * np.float32(1.0 / LEVEL_SCALE)
+        return _values(placed, table)
     # The texture is read at M (p + d(p)) = M p + L d(p) (L: M's linear part): a plane plus smooth offsets,
     # computed on the coarse grid, enlarged, then the plane added in place (image-sized temporaries are costly).
     d = coarse_displacement(shape, warp, warp_cell, seed)
@@ -308,8 +309,15 @@ def place(
         offsets += row[0] * xs[None, :]
         offsets += (row[1] * ys + row[2])[:, None]
         maps.append(offsets)
-    placed = cv2.remap(src, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-    return placed.astype(np.float32) * np.float32(1.0 / LEVEL_SCALE)
+    return _values(cv2.remap(src, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101), table)
+
+
+def _values(placed: np.ndarray, table: np.ndarray | None) -> np.ndarray:
+    """Stored uint16 texture values as float32: scaled to [0, 1], or looked up in `table` (65,536 entries,
+    one gather pass, for a caller that would otherwise remap the values with several array operations)."""
+    if table is None:
+        return placed.astype(np.float32) * np.float32(1.0 / LEVEL_SCALE)
+    return np.take(table, placed)
 
 
 # --- blending ----------------------------------------------------------------------------------------

@@ -359,7 +359,7 @@ def apply_cracks(img: np.ndarray, params: Params) -> tuple[np.ndarray, np.ndarra
 
     Each crack grows in two arms from (`x`, `y`), one heading `angle` degrees and one the opposite
     way (together `length` px; 30% of cracks grow one way only), each a jagged random walk in steps
-    of 3 px at 512 (at least 2 px; see `crack_path`). Branches leave at 25-65 degrees, `branching`
+    of 3 px at 512 (at least 2.5 px; see `crack_path`). Branches leave at 25-65 degrees, `branching`
     per 100 px (at 512) on the main crack and fewer on each deeper level, down to `depth` levels.
     Width is at most `width` px at a crack's root and tapers to 0.3 px at every tip, varying along
     the way with opacity (a wider gape shows more paper); opacity is at most `opacity`.
@@ -367,7 +367,7 @@ def apply_cracks(img: np.ndarray, params: Params) -> tuple[np.ndarray, np.ndarra
     h, w = img.shape[:2]
     scale = image_scale((h, w))
     rng = np.random.default_rng(int(params["seed"]))
-    step = max(2.0, 3.0 * scale)
+    step = max(2.5, 3.0 * scale)
     rate = float(params["branching"]) / (100.0 * scale)
     bright = np.zeros((h, w), dtype=np.float32)
     dark = np.zeros((h, w), dtype=np.float32)

@@ -121,9 +121,10 @@ def _specks(
     cols = np.broadcast_to(ix[:, None, None] + np.arange(-k, k + 1)[None, None, :], cover.shape)
     keep = (cover != 0) & (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
     rows, cols, cover = rows[keep], cols[keep], cover[keep]
-    bright = cover > 0
-    np.maximum.at(canvas, (rows[bright], cols[bright]), cover[bright])
-    np.minimum.at(canvas, (rows[~bright], cols[~bright]), cover[~bright])  # dark wins where specks overlap
+    # Where specks overlap, the stronger bright one and then the stronger dark one win (dark over bright):
+    # assigned in that order, sorted so the winner is written last (a fancy assignment keeps the last write).
+    order = np.argsort(np.where(cover > 0, cover, 2.0 - cover), kind="stable")
+    canvas[rows[order], cols[order]] = cover[order]
     return rows * w + cols
 
 

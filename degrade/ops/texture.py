@@ -15,6 +15,7 @@ replay with a different texture is an error rather than a silently different sam
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 
 import numpy as np
 
@@ -67,11 +68,14 @@ def _recorded(params: Params) -> textures.Texture:
     return textures.get_texture(params["set"], params["texture"], params["sha256"])
 
 
-def _field(texture: textures.Texture, params: Params, shape: tuple[int, int]) -> np.ndarray:
+def _field(
+    texture: textures.Texture, params: Params, shape: tuple[int, int], table: np.ndarray | None = None
+) -> np.ndarray:
     """`texture` placed (and warped) as `params` say into a float32 (H, W) field."""
     return textures.place(
         texture, shape, centre=params["centre"], angle=params["angle"], scale=params["scale"], flip=params["flip"],
         warp=params.get("warp", 0.0), warp_cell=params.get("warp_cell", 64.0), seed=params.get("seed", 0),
+        table=table,
     )  # fmt: skip
 
 
@@ -116,10 +120,16 @@ def dehaze(values: np.ndarray) -> np.ndarray:
     return (values * t * t * (3.0 - 2.0 * t)).astype(np.float32, copy=False)
 
 
+@lru_cache(maxsize=1)
+def _dehaze_table() -> np.ndarray:
+    """`dehaze` of every stored texture value (uint16 / `textures.LEVEL_SCALE`), for one look-up per pixel."""
+    return dehaze(np.arange(65536, dtype=np.float32) / np.float32(textures.LEVEL_SCALE))
+
+
 def apply_texture_scratches(img: np.ndarray, params: Params) -> tuple[np.ndarray, np.ndarray]:
     """The scratch texture as a layer of colour `color`, blended with `mode` and mixed in by
     opacity x dehazed texture value; masked where that reaches `MASK_THRESHOLD`."""
-    alpha = dehaze(_field(_recorded(params), params, img.shape[:2]))
+    alpha = _field(_recorded(params), params, img.shape[:2], _dehaze_table())
     alpha *= np.float32(params["opacity"])
     target = textures.blend_layer(img, params["color"], params["mode"])
     return blend(img, alpha, target)

@@ -180,15 +180,17 @@ def apply_fold(img: np.ndarray, params: Params) -> tuple[np.ndarray, np.ndarray]
         shading[rows, cols][stronger] = strength[stronger]
         lit[rows, cols][stronger] = (dist * float(fold["lit_side"]) > 0)[stronger]
         _fold_crack(rng, fold, points, crack, scale)
-    # Target: 0.15 img (shadowed side), 0.15 img + 0.85 (lit side) or the crack's colour, as img * mul + add,
-    # for the damage's bounding box only (all that blend reads).
+    # Target: 0.15 img (shadowed side), 0.15 img + 0.85 (lit side) or the crack's colour, for the damage's
+    # bounding box only (all that blend reads).
     strength = np.maximum(crack, shading)
     rows, cols = damage_box(strength)
     side = lit[rows, cols].view(np.uint8)
-    side[crack[rows, cols] > shading[rows, cols]] = 2
-    mul = palette_image(side, [[0.15] * 3, [0.15] * 3, [0.0] * 3])
-    add = palette_image(side, [[0.0] * 3, [0.85] * 3, params["colour"]])
-    return blend(img, strength, cv2.add(cv2.multiply(np.ascontiguousarray(img[rows, cols]), mul), add))
+    cracked = crack[rows, cols] > shading[rows, cols]
+    side[cracked] = 2
+    target = palette_image(side, [[0.0] * 3, [0.85] * 3, [0.0] * 3])
+    target = cv2.scaleAdd(np.ascontiguousarray(img[rows, cols]), 0.15, target)  # 0.15 img + (0 or 0.85)
+    target[cracked] = params["colour"]
+    return blend(img, strength, target)
 
 
 # --- crazing ----------------------------------------------------------------------------

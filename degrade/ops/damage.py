@@ -27,6 +27,9 @@ import numpy as np
 MASK_THRESHOLD = 0.2
 """A pixel is damaged (masked) when the damage covers at least this fraction of it."""
 
+BLEND_ROWS = 512
+"""`blend` works through the damage's box this many rows at a time (bounded temporaries on large scans)."""
+
 
 def damage_box(strength: np.ndarray) -> tuple[slice, slice]:
     """Rows and columns of the bounding box of the nonzero pixels of `strength`: all that `blend` touches."""
@@ -44,17 +47,21 @@ def blend(img: np.ndarray, strength: np.ndarray, target: np.ndarray | Sequence[f
     """
     out = img.copy()
     rows, cols = damage_box(strength)
-    if rows.stop > rows.start:
-        s = strength[rows, cols].astype(np.float32, copy=False)
-        region = np.ascontiguousarray(img[rows, cols])
-        tgt = np.asarray(target, dtype=np.float32)
+    tgt = np.asarray(target, dtype=np.float32)
+    if tgt.ndim == 3 and tgt.shape[:2] != (rows.stop - rows.start, cols.stop - cols.start):
+        tgt = tgt[rows, cols]
+    # In bands of rows, so the temporaries stay small on a large scan whatever the damage's extent.
+    for top in range(rows.start, rows.stop, BLEND_ROWS):
+        band = slice(top, min(top + BLEND_ROWS, rows.stop))
+        s = strength[band, cols].astype(np.float32, copy=False)
+        region = np.ascontiguousarray(img[band, cols])
         if tgt.ndim == 1:  # a colour: an OpenCV per-channel scalar, no colour image materialised
             away = cv2.subtract(region, (float(tgt[0]), float(tgt[1]), float(tgt[2]), 0.0))
         else:
-            box = tgt if tgt.shape == region.shape else tgt[rows, cols]
-            away = cv2.subtract(region, np.ascontiguousarray(box))
+            part = tgt[band.start - rows.start : band.stop - rows.start]
+            away = cv2.subtract(region, np.ascontiguousarray(part))
         mixed = cv2.subtract(region, cv2.multiply(cv2.merge([s, s, s]), away))  # img - s * (img - target)
-        out[rows, cols] = np.clip(mixed, 0.0, 1.0, out=mixed)
+        out[band, cols] = np.clip(mixed, 0.0, 1.0, out=mixed)
     return out, strength >= MASK_THRESHOLD
 
 

@@ -1,0 +1,193 @@
+"""Training data for the restoration model, as torch datasets of aligned crops.
+
+- `PairsDataset`: `degrade-gen` output on disk (clean/, degraded/, mask/, manifest.jsonl).
+- `OnlineDataset`: clean photos degraded on the fly by `degrade` (an endless supply of new damage).
+- `FolderDataset`: unpaired photos, e.g. real old photos for VAE A.
+
+Every sample is a dict of float tensors in (C, H, W): images in [-1, 1] (the VAEs' tanh range) and
+`mask` in {0, 1}. The clean image, the degraded image and the mask of one sample share one crop and
+one flip. Randomness is a pure function of (seed, epoch, sample id) through `numpy.random.SeedSequence`,
+never of the worker process or the order of loading: any `DataLoader(num_workers=...)` gives the
+same batches, and `set_epoch` moves every sample to a new crop, as `DistributedSampler` does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from degrade import Degrader
+from degrade.pipeline import is_gray
+from degrade.seeding import stable_hash
+from degrade.sources import ImageError, SourceItem, load_image, open_source
+
+Sample = dict[str, Any]
+
+
+class DataError(ValueError):
+    """A dataset that cannot be used; the message names the folder or file."""
+
+
+def to_tensor(img: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W, 3) RGB -> float32 (3, H, W) in [-1, 1]; uint8 (H, W) mask (0/255 or 0/1) -> (1, H, W) in {0, 1}."""
+    if img.ndim == 2:
+        return torch.from_numpy((img > 0).astype(np.float32))[None]
+    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float().div_(127.5).sub_(1.0)
+
+
+def _rng(seed: int, epoch: int, key: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(epoch, key)))
+
+
+def _pad_to(img: np.ndarray, size: int) -> np.ndarray:
+    """Reflect-pad an image smaller than `size` on either side up to it (crops never see black borders)."""
+    h, w = img.shape[:2]
+    if h >= size and w >= size:
+        return img
+    return cv2.copyMakeBorder(img, 0, max(size - h, 0), 0, max(size - w, 0), cv2.BORDER_REFLECT_101)
+
+
+def crop_window(rng: np.random.Generator, shape: Sequence[int], size: int) -> tuple[slice, slice, bool]:
+    """A random `size` x `size` window inside `shape` (H, W, ...) and a horizontal-flip coin."""
+    h, w = shape[0], shape[1]
+    y, x = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+    return slice(y, y + size), slice(x, x + size), bool(rng.random() < 0.5)
+
+
+def aligned_crops(rng: np.random.Generator, images: Sequence[np.ndarray], size: int, flips: bool) -> list[np.ndarray]:
+    """The same random crop (and flip) of every image in `images` (all the same height and width)."""
+    padded = [_pad_to(img, size) for img in images]
+    rows, cols, flip = crop_window(rng, padded[0].shape, size)
+    out = [img[rows, cols] for img in padded]
+    return [np.ascontiguousarray(img[:, ::-1]) for img in out] if flips and flip else out
+
+
+class _Epochs:
+    """Shared epoch counter: `set_epoch(n)` draws new crops everywhere (call it once per epoch)."""
+
+    epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+
+class PairsDataset(_Epochs, Dataset):
+    """Aligned random crops of a `degrade-gen` output folder: keys `degraded`, `clean`, `mask`, `id`."""
+
+    def __init__(self, root: str | Path, crop: int = 256, flips: bool = True, seed: int = 0) -> None:
+        self.root = Path(root)
+        manifest = self.root / "manifest.jsonl"
+        if not manifest.is_file():
+            raise DataError(f"{self.root}: not a degrade-gen output folder (no manifest.jsonl)")
+        self.records = []
+        for number, line in enumerate(manifest.read_text("utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                files = {kind: self.root / record["files"][kind] for kind in ("clean", "degraded", "mask")}
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise DataError(f"{manifest}:{number}: not a manifest record ({exc})") from None
+            for path in files.values():  # paths come from a file: they must stay inside the dataset
+                if not path.resolve().is_relative_to(self.root.resolve()):
+                    raise DataError(f"{manifest}:{number}: file path leaves the dataset folder: {path}")
+            self.records.append((record["id"], files))
+        if not self.records:
+            raise DataError(f"{self.root}: the manifest lists no samples")
+        self.crop, self.flips, self.seed = crop, flips, seed
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> Sample:
+        sample_id, files = self.records[index]
+        clean, degraded = (_read(files[kind], cv2.IMREAD_COLOR_RGB) for kind in ("clean", "degraded"))
+        mask = _read(files["mask"], cv2.IMREAD_GRAYSCALE)
+        if not clean.shape[:2] == degraded.shape[:2] == mask.shape[:2]:
+            raise DataError(f"{files['degraded']}: size differs from its clean image or mask")
+        rng = _rng(self.seed, self.epoch, stable_hash(sample_id))
+        clean, degraded, mask = aligned_crops(rng, (clean, degraded, mask), self.crop, self.flips)
+        return {"degraded": to_tensor(degraded), "clean": to_tensor(clean), "mask": to_tensor(mask), "id": sample_id}
+
+
+def _read(path: Path, flags: int) -> np.ndarray:
+    img = cv2.imread(str(path), flags)
+    if img is None:
+        raise DataError(f"{path}: missing or unreadable image")
+    return img
+
+
+class OnlineDataset(_Epochs, Dataset):
+    """Clean photos (a folder, `sample` or VOC: any `degrade` source) cropped, then degraded on the fly.
+
+    Each item is a fresh crop of a source photo degraded by `preset`, crop and damage drawn from one
+    stream per (seed, epoch, photo id): unlimited variety without writing pairs to disk, still reproducible.
+    Keys: `degraded`, `clean`, `mask`, `id`. Photos that fail to decode are reported when listed.
+    """
+
+    def __init__(
+        self,
+        source: str | Path,
+        preset: str | Path = "old-photo",
+        crop: int = 256,
+        flips: bool = True,
+        seed: int = 0,
+    ) -> None:
+        listed = open_source(str(source))
+        self.items: list[SourceItem] = listed.items
+        if not self.items:
+            raise DataError(f"{source}: no usable photos")
+        self.degrader = Degrader(preset)
+        self.crop, self.flips, self.seed = crop, flips, seed
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> Sample:
+        item = self.items[index]
+        try:
+            photo = load_image(item.path)[0]
+        except ImageError as exc:
+            raise DataError(str(exc)) from None
+        rng = _rng(self.seed, self.epoch, stable_hash(item.id))
+        (clean,) = aligned_crops(rng, (photo,), self.crop, self.flips)
+        rendered = self.degrader(clean, rng)
+        return {
+            "degraded": to_tensor(rendered.degraded),
+            "clean": to_tensor(rendered.clean),
+            "mask": to_tensor(rendered.mask),
+            "id": item.id,
+        }
+
+
+class FolderDataset(_Epochs, Dataset):
+    """Random crops of unpaired photos in a folder (searched recursively), e.g. real old photos for VAE A.
+
+    Keys: `image`, `id`, `gray` (True for black-and-white photos, which most real old photos are).
+    """
+
+    def __init__(self, folder: str | Path, crop: int = 256, flips: bool = True, seed: int = 0) -> None:
+        listed = open_source(str(folder))
+        self.items: list[SourceItem] = listed.items
+        if not self.items:
+            raise DataError(f"{folder}: no usable photos")
+        self.crop, self.flips, self.seed = crop, flips, seed
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> Sample:
+        item = self.items[index]
+        try:
+            photo = load_image(item.path)[0]
+        except ImageError as exc:
+            raise DataError(str(exc)) from None
+        (image,) = aligned_crops(_rng(self.seed, self.epoch, stable_hash(item.id)), (photo,), self.crop, self.flips)
+        return {"image": to_tensor(image), "id": item.id, "gray": is_gray(image)}

@@ -1,0 +1,96 @@
+"""Training datasets: aligned crops, value ranges, reproducibility across workers and epochs, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from degrade.dataset import Settings, generate  # noqa: E402
+from degrade.presets import load_preset  # noqa: E402
+from degrade.sources import SourceError, open_source  # noqa: E402
+from restore.data import DataError, FolderDataset, OnlineDataset, PairsDataset  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def pairs(photo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pairs") / "pairs"
+    settings = Settings(json.dumps(load_preset("structured")), seed=3, repeats=2, size=64)
+    summary = generate(open_source(str(photo_dir)), out, settings, jobs=1, progress=False)
+    assert summary.written == 10
+    return out
+
+
+def batches(dataset, workers: int) -> list[dict]:
+    loader = torch.utils.data.DataLoader(dataset, batch_size=4, num_workers=workers, shuffle=False)
+    return list(loader)
+
+
+def test_pairs_are_aligned_crops_in_range(pairs: Path) -> None:
+    dataset = PairsDataset(pairs, crop=32, seed=1)
+    assert len(dataset) == 10
+    for i in range(len(dataset)):
+        sample = dataset[i]
+        assert sample["degraded"].shape == sample["clean"].shape == (3, 32, 32)
+        assert sample["mask"].shape == (1, 32, 32) and set(sample["mask"].unique().tolist()) <= {0.0, 1.0}
+        assert sample["clean"].min() >= -1 and sample["clean"].max() <= 1
+        # `structured` changes (almost) nothing outside the mask: the three crops line up.
+        outside = (sample["degraded"] - sample["clean"]).abs().amax(dim=0)[sample["mask"][0] == 0]
+        assert float(outside.quantile(0.99)) <= 0.4 + 1e-6
+
+
+def test_same_batches_with_workers_and_new_crops_each_epoch(pairs: Path) -> None:
+    dataset = PairsDataset(pairs, crop=32, seed=1)
+    serial, parallel = batches(dataset, 0), batches(dataset, 2)
+    for a, b in zip(serial, parallel, strict=True):
+        assert torch.equal(a["degraded"], b["degraded"]) and torch.equal(a["mask"], b["mask"])
+    dataset.set_epoch(1)
+    moved = batches(dataset, 0)
+    assert not all(torch.equal(a["clean"], b["clean"]) for a, b in zip(serial, moved, strict=True))
+
+
+def test_pairs_refuse_a_manifest_that_leaves_the_folder(pairs: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    record = json.loads((pairs / "manifest.jsonl").read_text().splitlines()[0])
+    record["files"]["clean"] = "../../etc/passwd"
+    (bad / "manifest.jsonl").write_text(json.dumps(record) + "\n")
+    with pytest.raises(DataError, match="leaves the dataset folder"):
+        PairsDataset(bad)
+    with pytest.raises(DataError, match="no manifest.jsonl"):
+        PairsDataset(tmp_path)
+
+
+def test_online_dataset_degrades_on_the_fly_reproducibly(photo_dir: Path) -> None:
+    dataset = OnlineDataset(photo_dir, preset="structured", crop=32, seed=5)
+    first = [dataset[i] for i in range(len(dataset))]
+    again = [dataset[i] for i in range(len(dataset))]
+    for a, b in zip(first, again, strict=True):
+        assert torch.equal(a["degraded"], b["degraded"]) and torch.equal(a["mask"], b["mask"])
+        assert a["degraded"].shape == (3, 32, 32)
+    damaged = [s for s in first if bool(s["mask"].any())]
+    assert damaged, "structured damage shows up in some of the crops"
+    for s in damaged:  # the mask marks where the degraded crop differs from its clean crop
+        diff = (s["degraded"] - s["clean"]).abs().amax(dim=0)
+        assert float(diff[s["mask"][0] > 0].mean()) > float(diff[s["mask"][0] == 0].mean())
+    dataset.set_epoch(3)
+    assert not all(torch.equal(a["clean"], dataset[i]["clean"]) for i, a in enumerate(first))
+
+
+def test_folder_dataset_pads_small_photos_and_flags_gray(photo_dir: Path) -> None:
+    dataset = FolderDataset(photo_dir, crop=64, seed=0)
+    samples = [dataset[i] for i in range(len(dataset))]
+    assert all(s["image"].shape == (3, 64, 64) for s in samples)  # photos are 48 px high: reflect-padded
+    assert [s["gray"] for s in samples].count(True) == 1  # scikit-image's camera is the gray one
+    with pytest.raises(SourceError, match="nothing"):
+        FolderDataset(photo_dir / "nothing")
+
+
+def test_corrupt_photo_is_named(tmp_path: Path) -> None:
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    dataset = FolderDataset(tmp_path, crop=16)
+    with pytest.raises(DataError, match="broken.jpg"):
+        dataset[0]

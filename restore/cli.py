@@ -1,0 +1,193 @@
+"""The `restore` command (click): train the restoration model stage by stage, export it as one file.
+Thin: parse, call the library (`restore.train`, `restore.export`), report; errors are one line."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+import restore.train as training
+from restore import checkpoint
+from restore.data import DataError
+from restore.export import ExportError, export, load_model, parameter_count
+from restore.stages import STAGES
+from restore.train import TrainError, TrainOptions
+
+DEFAULTS = {f.name: f.default for f in fields(TrainOptions)}
+# What the library raises for bad input (each a one-line message naming the file, folder or option).
+ERRORS = (TrainError, DataError, ExportError)
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+@click.group("restore", context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+def cli() -> None:
+    """Train Patina's restoration model (Wan et al., CVPR 2020) and export it.
+
+    \b
+    Stages, in order: vae-a (degraded and real old photos), vae-b (clean photos), mapping (VAE A's
+    latents to VAE B's; needs both VAEs), detector (scratch masks). Each writes into OUT/STAGE.
+    \b
+    Example:
+      degrade-gen --src sample --out pairs/
+      restore train all --config small --pairs pairs/ --out runs/x
+      restore export runs/x --out model.safetensors
+    """
+
+
+@cli.command()
+@click.argument("stage", type=click.Choice([*STAGES, "all"]))
+@click.option(
+    "--config",
+    default=DEFAULTS["config"],
+    metavar="tiny|small|paper|FILE",
+    help="Network widths: a preset or a JSON/TOML config file.",
+)
+@click.option(
+    "--pairs", type=click.Path(file_okay=False, path_type=Path), help="Training data: a degrade-gen output folder."
+)
+@click.option(
+    "--online",
+    metavar="sample|FOLDER",
+    help="Training data degraded on the fly from clean photos (a folder, or the bundled sample photos).",
+)
+@click.option("--preset", default=DEFAULTS["preset"], metavar="NAME|FILE.toml", help="Degradation recipe for --online.")
+@click.option(
+    "--real-old",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of real old photos: VAE A's latent discriminator aligns them with the synthetic ones.",
+)
+@click.option(
+    "--vae-a",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Mapping stage: VAE A's stage folder [default: OUT/vae-a].",
+)
+@click.option(
+    "--vae-b",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Mapping stage: VAE B's stage folder [default: OUT/vae-b].",
+)
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder; the stage writes into OUT/STAGE."
+)
+@click.option("--steps", type=click.IntRange(min=1), default=DEFAULTS["steps"], help="Training steps.")
+@click.option(
+    "--decay-from",
+    type=click.IntRange(min=0),
+    default=DEFAULTS["decay_from"],
+    help="Step where the learning rate starts its linear decay to 0 [default: STEPS / 2].",
+)
+@click.option("--batch", type=click.IntRange(min=1), default=DEFAULTS["batch"], help="Images per step.")
+@click.option("--crop", type=click.IntRange(min=8), default=DEFAULTS["crop"], help="Square training crops of CROP px.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=DEFAULTS["lr"], help="Adam learning rate.")
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(min=0),
+    default=DEFAULTS["checkpoint_every"],
+    help="Save a checkpoint every N steps and at the end (0: only at the end).",
+)
+@click.option(
+    "--validate-every",
+    type=click.IntRange(min=0),
+    default=DEFAULTS["validate_every"],
+    help="Validation metrics and a sample grid every N steps and at the end (0: only at the end).",
+)
+@click.option("--seed", type=int, default=DEFAULTS["seed"], help="Seeds every RNG (weights, data, noise).")
+@click.option(
+    "--workers", type=click.IntRange(min=0), default=DEFAULTS["workers"], help="Data-loading worker processes."
+)
+@click.option("--device", default=DEFAULTS["device"], metavar="auto|cpu|cuda|cuda:N", help="Where to train.")
+@click.option("--resume", is_flag=True, help="Continue from the stage's latest checkpoint.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_context
+def train(ctx: click.Context, stage: str, **params: Any) -> None:
+    """Train one STAGE (vae-a, vae-b, mapping, detector) into OUT/STAGE, or `all` four in that order.
+
+    `all` runs each stage with the same options (the same --steps, --batch, ...); --real-old reaches VAE
+    A only and the mapping uses the VAEs just trained in OUT. With --resume each stage continues from its
+    latest checkpoint (a finished one has nothing left to do; one not started yet starts); a resumed
+    mapping keeps the VAE checkpoints it started from.
+
+    \b
+    Examples:
+      restore train vae-a --config small --pairs pairs/ --real-old old-photos/ --out runs/x
+      restore train mapping --config small --online sample --out runs/x --steps 2000
+      restore train all --config tiny --online sample --out runs/try --steps 50 --batch 2 -q
+      torchrun --nproc-per-node 2 -m restore.cli train vae-b --config paper --pairs pairs/ --out runs/p --device cuda
+    """
+    pairs, online, out = params.pop("pairs"), params.pop("online"), params.pop("out")
+    if out is None:
+        _fail("missing option --out: the run folder to train into")
+    if (pairs is None) == (online is None):
+        _fail("give the training data as either --pairs DIR (degrade-gen output) or --online SRC")
+    if online is None and ctx.get_parameter_source("preset") is not ParameterSource.DEFAULT:
+        _fail("--preset is the degradation recipe of --online data; --pairs were degraded already")
+    if params["real_old"] is not None and stage not in ("vae-a", "all"):
+        _fail("--real-old feeds VAE A's latent discriminator: use it with `restore train vae-a` (or all)")
+    for name in ("vae_a", "vae_b"):
+        if params[name] is not None and stage != "mapping":
+            _fail(f"--{name.replace('_', '-')} picks a VAE for the mapping stage: use it with `restore train mapping`")
+    params.update(out=out, pairs=pairs, online=None if online is None else Path(online))
+    params["progress"] = not params.pop("quiet")
+    for name in STAGES if stage == "all" else (stage,):
+        real_old = params["real_old"] if name == "vae-a" else None
+        resume = params["resume"] and (stage != "all" or checkpoint.latest(out / name) is not None)
+        options = TrainOptions(**{**params, "stage": name, "real_old": real_old, "resume": resume})
+        try:
+            summary = training.train(options)
+        except ERRORS as exc:
+            _fail(f"{name}: {exc}" if stage == "all" else str(exc))
+        except OSError as exc:  # the run folder itself: permissions, a full disk
+            _fail(f"{exc.filename or out}: {exc.strerror or exc}")
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, one report for the whole job
+            click.echo(f"{name}: {_describe(summary)}")
+
+
+@cli.command("export")
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="The model file to write (.safetensors).")
+def export_command(run: Path, out: Path | None) -> None:
+    """Write the four trained networks of run folder RUN (their latest checkpoints) and their config
+    into one safetensors file.
+
+    \b
+    Example:
+      restore export runs/x --out model.safetensors
+    """
+    if out is None:
+        _fail("missing option --out: the model file to write")
+    try:
+        path = export(run, out)
+        config, nets = load_model(path)  # read it back: what we report is what a user will load
+    except ERRORS as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{exc.filename or out}: {exc.strerror or exc}")
+    size = path.stat().st_size / 2**20
+    click.echo(f"wrote {path}: {config.name} config, {parameter_count(nets):,} parameters, {size:.1f} MiB")
+
+
+def _describe(summary: dict[str, Any]) -> str:
+    """`train`'s summary as one line: step, last losses, last validation metrics, speed, checkpoint."""
+    parts = [f"step {summary['step']}"]
+    for label, values in (("losses", summary.get("losses")), ("validation", summary.get("validation"))):
+        if values:
+            parts.append(f"{label} " + " ".join(f"{k} {v:.4g}" for k, v in values.items()))
+    if "seconds_per_step" in summary:
+        parts.append(f"{summary['seconds_per_step']:.3g} s/step")
+    return ", ".join(parts) + f" -> {summary['checkpoint']}"
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

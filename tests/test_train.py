@@ -1,0 +1,275 @@
+"""Training: every stage runs and writes checkpoint, log and samples; losses fall on a fixed batch; resume is
+bit-exact; the mapping refuses missing or mismatched VAEs; two gloo processes train in step under torchrun."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from PIL import Image  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+
+from degrade.dataset import Settings, generate  # noqa: E402
+from degrade.presets import load_preset  # noqa: E402
+from degrade.sources import open_source  # noqa: E402
+from restore import stages  # noqa: E402
+from restore.checkpoint import flatten_optimizer, unflatten_optimizer  # noqa: E402
+from restore.config import model_config  # noqa: E402
+from restore.data import PairsDataset  # noqa: E402
+from restore.nets.vae import VAE  # noqa: E402
+from restore.train import TrainError, TrainOptions, learning_rate, load_config, load_stage, train  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+ORDER = ("vae-a", "vae-b", "mapping", "detector")
+
+
+@pytest.fixture(scope="module")
+def pairs(photo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pairs") / "pairs"
+    settings = Settings(json.dumps(load_preset("structured")), seed=3, repeats=2, size=64)
+    assert generate(open_source(str(photo_dir)), out, settings, jobs=1, progress=False).written == 10
+    return out
+
+
+def options(out: Path, pairs: Path, stage: str, **changes) -> TrainOptions:
+    base = TrainOptions(
+        stage=stage,
+        out=out,
+        config="tiny",
+        pairs=pairs,
+        steps=2,
+        batch=4,
+        crop=32,
+        checkpoint_every=1,
+        validate_every=1,
+        progress=False,
+        device="cpu",
+    )
+    return replace(base, **changes)
+
+
+def to_toml(config: dict) -> str:
+    """A ModelConfig dict as TOML (JSON's literals are TOML's for strings, numbers and booleans)."""
+    lines = [f"{key} = {json.dumps(value)}" for key, value in config.items() if not isinstance(value, dict)]
+    for section, values in config.items():
+        if isinstance(values, dict):
+            lines += [f"[{section}]", *(f"{key} = {json.dumps(value)}" for key, value in values.items())]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def run(pairs: Path, photo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A run folder with the four stages trained for 2 steps each, the mapping between those VAEs."""
+    out = tmp_path_factory.mktemp("run")
+    summaries = {}
+    for stage in ORDER:
+        real_old = photo_dir if stage == "vae-a" else None
+        summaries[stage] = train(options(out, pairs, stage, real_old=real_old))
+    return out, summaries
+
+
+@pytest.mark.parametrize("stage", ORDER)
+def test_each_stage_writes_checkpoints_log_and_sample_grids(run: tuple[Path, dict], stage: str) -> None:
+    out, summaries = run
+    folder = out / stage
+    summary = summaries[stage]
+    assert summary["step"] == 2 and Path(summary["checkpoint"]) == folder / "checkpoint-00000002.safetensors"
+    assert (folder / "latest").read_text().strip() == "checkpoint-00000002"
+    for step in (1, 2):
+        assert (folder / f"checkpoint-{step:08d}.safetensors").is_file()
+        meta = json.loads((folder / f"checkpoint-{step:08d}.json").read_text())
+        assert meta["step"] == step and meta["stage"] == stage and meta["config"] == model_config("tiny").to_dict()
+        grid = Image.open(folder / "samples" / f"step-{step:08d}.png")
+        columns = {"vae-a": 2, "vae-b": 2, "mapping": 4, "detector": 3}[stage]
+        assert grid.size == (columns * 34 - 2, 4 * 34 - 2)  # 4 validation samples of 32 px, 2 px gaps
+    records = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
+    steps = [r for r in records if "losses" in r]
+    assert [r["step"] for r in steps] == [1, 2]
+    assert all(math.isfinite(v) for r in steps for v in r["losses"].values())
+    assert steps[-1]["losses"] == summary["losses"] and steps[0]["lr"] == 2e-4
+    validations = [r["validation"] for r in records if "validation" in r]
+    assert len(validations) == 2 and validations[-1] == summary["validation"]
+    assert set(validations[-1]) >= ({"iou", "f1"} if stage == "detector" else {"psnr", "ssim"})
+    # The checkpoint holds the network, discriminators and optimiser moments; load_stage gives the network.
+    tensors = load_file(folder / "checkpoint-00000002.safetensors")
+    network = stages.NETWORKS[stage]
+    assert f"optimizer.{network}.0.exp_avg" in tensors
+    assert (stage == "detector") != any(k.startswith("discriminator.") for k in tensors)
+    assert (stage == "vae-a") == any(k.startswith("latent_discriminator.") for k in tensors)
+    config, nets = load_stage(folder)
+    assert config == model_config("tiny") and list(nets) == [network] and not nets[network].training
+    for key, value in nets[network].state_dict().items():
+        assert torch.equal(value, tensors[f"{network}.{key}"])
+
+
+@pytest.mark.parametrize("stage", ORDER)
+def test_loss_falls_on_a_fixed_batch(pairs: Path, stage: str) -> None:
+    torch.manual_seed(0)
+    config = model_config("tiny")
+    vaes = (VAE(config.vae), VAE(config.vae)) if stage == "mapping" else None
+    trainer = stages.build(stage, config, 2e-3, torch.device("cpu"), vaes=vaes)
+    dataset = PairsDataset(pairs, crop=32, seed=0)
+    batch = torch.utils.data.default_collate([dataset[i] for i in range(4)])
+    key = {"vae-a": "l1", "vae-b": "l1", "mapping": "latent", "detector": "focal"}[stage]
+    losses = [trainer.step(batch)[key].item() for _ in range(30)]
+    first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
+    assert last < 0.7 * first, losses
+
+
+def test_resume_is_bit_exact(pairs: Path, photo_dir: Path, tmp_path: Path) -> None:
+    # batch 3 of 10 pairs: the checkpoint at step 2 falls mid-epoch, the run crosses an epoch; real old
+    # photos add a second data stream and a third optimiser; decay_from 2: LR constant, then decaying.
+    common = dict(real_old=photo_dir, batch=3, decay_from=2, checkpoint_every=2, validate_every=2)
+    whole = options(tmp_path / "whole", pairs, "vae-a", steps=4, **common)
+    train(whole)
+    parts = options(tmp_path / "parts", pairs, "vae-a", steps=2, **common)
+    train(parts)
+    summary = train(replace(parts, steps=4, resume=True))
+    assert summary["step"] == 4
+    for step in (2, 4):
+        a = load_file(whole.out / "vae-a" / f"checkpoint-{step:08d}.safetensors")
+        b = load_file(parts.out / "vae-a" / f"checkpoint-{step:08d}.safetensors")
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+        meta_a, meta_b = (
+            json.loads((o.out / "vae-a" / f"checkpoint-{step:08d}.json").read_text()) for o in (whole, parts)
+        )
+        for key in ("state", "data", "rng", "validation"):
+            assert meta_a[key] == meta_b[key], key
+        assert [r["losses"] for r in meta_a["history"]] == [r["losses"] for r in meta_b["history"]]
+    logs = [(o.out / "vae-a" / "log.jsonl").read_text().splitlines() for o in (whole, parts)]
+    strip = [[{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in log] for log in logs]
+    assert strip[0] == strip[1] and [r["lr"] for r in strip[0] if "lr" in r] == [2e-4, 2e-4, 2e-4, 1e-4]
+
+
+def test_resume_and_restart_are_checked(run: tuple[Path, dict], pairs: Path, tmp_path: Path) -> None:
+    out, _ = run
+    with pytest.raises(TrainError, match="holds a training run already"):
+        train(options(out, pairs, "detector"))
+    with pytest.raises(TrainError, match="nothing to resume"):
+        train(options(tmp_path, pairs, "detector", resume=True))
+    bigger = tmp_path / "bigger.json"
+    config = model_config("tiny").to_dict()
+    config["detector"]["base"] = 12
+    bigger.write_text(json.dumps(config))
+    with pytest.raises(TrainError, match=r"another config \(detector.base: 8 != 12\)"):
+        train(options(out, pairs, "detector", config=str(bigger), resume=True))
+    with pytest.raises(TrainError, match="beyond steps=1"):
+        train(options(out, pairs, "detector", steps=1, resume=True))
+    # Already at the requested step: nothing to do, the summary names the existing checkpoint.
+    assert train(options(out, pairs, "detector", resume=True))["checkpoint"].endswith("checkpoint-00000002.safetensors")
+
+
+def test_mapping_refuses_missing_or_mismatched_vaes(run: tuple[Path, dict], pairs: Path, tmp_path: Path) -> None:
+    out, _ = run
+    with pytest.raises(TrainError, match=f"{tmp_path / 'vae-a'}: no trained vae-a checkpoint"):
+        train(options(tmp_path, pairs, "mapping"))
+    with pytest.raises(TrainError, match="holds a vae-b checkpoint, not vae-a"):
+        train(options(tmp_path, pairs, "mapping", vae_a=out / "vae-b", vae_b=out / "vae-b"))
+    config = model_config("tiny").to_dict()
+    config["vae"]["latent"] = config["mapping"]["latent"] = 16
+    wider = tmp_path / "wider.toml"
+    wider.write_text(to_toml(config))
+    assert load_config(str(wider)).vae.latent == 16
+    with pytest.raises(TrainError, match=f"{out / 'vae-a'}: trained with another config"):
+        train(options(tmp_path, pairs, "mapping", config=str(wider), vae_a=out / "vae-a", vae_b=out / "vae-b"))
+    assert not (tmp_path / "mapping" / "latest").exists()
+
+
+def test_options_are_checked(pairs: Path, tmp_path: Path) -> None:
+    with pytest.raises(TrainError, match="either pairs"):
+        train(options(tmp_path, None, "vae-b"))
+    with pytest.raises(TrainError, match="at least 12"):
+        train(options(tmp_path, pairs, "vae-b", crop=8))
+    with pytest.raises(TrainError, match="stage detector does not use it"):
+        train(options(tmp_path, pairs, "detector", real_old=tmp_path))
+    with pytest.raises(TrainError, match="neither a preset"):
+        train(options(tmp_path, pairs, "vae-b", config="huge"))
+    with pytest.raises(TrainError, match="no-such-folder"):
+        train(options(tmp_path, tmp_path / "no-such-folder", "vae-b"))
+
+
+def test_learning_rate_is_constant_then_linear_to_zero() -> None:
+    o = TrainOptions(stage="vae-b", out=Path("x"), steps=10, lr=1.0)
+    assert [learning_rate(s, o) for s in range(10)] == [1.0] * 5 + [1.0, 0.8, 0.6, 0.4, 0.2]
+    assert learning_rate(3, replace(o, decay_from=2)) == 0.875
+
+
+def test_optimizer_state_round_trips_through_flat_tensors() -> None:
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2, betas=(0.5, 0.999))
+    for _ in range(3):
+        optimizer.zero_grad()
+        net(torch.randn(4, 3)).square().sum().backward()
+        optimizer.step()
+    tensors, meta = flatten_optimizer("net", optimizer.state_dict())
+    assert set(tensors) == {f"optimizer.net.{i}.{k}" for i in (0, 1) for k in ("exp_avg", "exp_avg_sq")}
+    fresh = torch.optim.Adam(net.parameters())
+    fresh.load_state_dict(unflatten_optimizer("net", tensors, json.loads(json.dumps(meta))))
+    restored, original = fresh.state_dict(), optimizer.state_dict()
+    assert restored["param_groups"][0]["lr"] == 1e-2 and list(restored["param_groups"][0]["betas"]) == [0.5, 0.999]
+    for index, state in original["state"].items():
+        for key, value in state.items():
+            assert (
+                torch.equal(restored["state"][index][key], value) and restored["state"][index][key].dtype == value.dtype
+            )
+
+
+DDP_SCRIPT = """
+import sys
+from pathlib import Path
+from safetensors.torch import save_file
+from restore.distributed import unwrap
+from restore.train import Trainer, TrainOptions
+
+out, pairs, photos = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+for stage in ("detector", "vae-a", "vae-b", "mapping"):  # one process group for all, as `restore train all`
+    options = TrainOptions(stage=stage, out=out, config="tiny", pairs=pairs, steps=2, batch=2, crop=32,
+                           checkpoint_every=1, validate_every=2, progress=False, device="cpu",
+                           real_old=photos if stage == "vae-a" else None)
+    trainer = Trainer(options)
+    trainer.run()
+    weights = {f"{name}.{key}": value.contiguous() for name, module in trainer.stage.modules.items()
+               for key, value in unwrap(module).state_dict().items()}
+    save_file(weights, str(out / f"{stage}-rank{trainer.context.rank}.safetensors"))
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_train_in_step_under_torchrun(pairs: Path, photo_dir: Path, tmp_path: Path) -> None:
+    if not torch.distributed.is_available() or not torch.distributed.is_gloo_available():
+        pytest.skip("this torch has no gloo backend")
+    script = tmp_path / "ddp.py"
+    script.write_text(textwrap.dedent(DDP_SCRIPT))
+    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2"]
+    command += ["--master-addr", "127.0.0.1", "--master-port", str(_free_port()), str(script)]
+    command += [str(tmp_path), str(pairs), str(photo_dir)]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for stage in ("detector", "vae-a", "vae-b", "mapping"):
+        rank0, rank1 = (load_file(tmp_path / f"{stage}-rank{r}.safetensors") for r in (0, 1))
+        assert rank0.keys() == rank1.keys() and all(torch.equal(rank0[k], rank1[k]) for k in rank0), stage
+        checkpoint = load_file(tmp_path / stage / "checkpoint-00000002.safetensors")
+        assert all(torch.equal(checkpoint[k], v) for k, v in rank0.items())
+        meta = json.loads((tmp_path / stage / "checkpoint-00000002.json").read_text())
+        assert len(meta["rng"]) == 2 and meta["rng"][0] != meta["rng"][1]  # one RNG state per rank
+        records = (tmp_path / stage / "log.jsonl").read_text().splitlines()
+        assert [json.loads(line)["step"] for line in records] == [1, 2, 2]  # rank 0 alone writes

@@ -1,1 +1,3 @@
-"""Patina's restoration model (Wan et al., CVPR 2020). Arrives in a later release; depends on torch and `degrade`."""
+"""Patina's restoration model (Wan et al., CVPR 2020): two VAEs, a latent mapping with a partial nonlocal
+block, and a scratch detector; trained with `restore train`, exported with `restore export`. Depends on
+torch and on `degrade` (never the other way round)."""

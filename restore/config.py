@@ -127,6 +127,18 @@ def _from_dict(cls: type, data: Any, where: str) -> Any:
     return cls(**values)
 
 
+def first_difference(a: Any, b: Any, where: str = "") -> str:
+    """'key: a != b' for the first differing leaf of two nested dicts (e.g. two configs' `to_dict()`), or ''
+    when they are equal: what an error about mismatched configs should name."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(a.keys() | b.keys()):
+            found = first_difference(a.get(key), b.get(key), f"{where}.{key}" if where else key)
+            if found:
+                return found
+        return ""
+    return "" if a == b else f"{where}: {a!r} != {b!r}"
+
+
 PRESETS: dict[str, ModelConfig] = {
     "tiny": ModelConfig(
         name="tiny",

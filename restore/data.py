@@ -124,12 +124,37 @@ def _read(path: Path, flags: int) -> np.ndarray:
     return img
 
 
-class OnlineDataset(_Epochs, Dataset):
+class _Photos(_Epochs, Dataset):
+    """Photos of a `degrade` source (a folder, `sample` or VOC), listed once, decoded per item; a photo that
+    cannot be decoded is a DataError naming it."""
+
+    def __init__(self, source: str | Path, crop: int = 256, flips: bool = True, seed: int = 0) -> None:
+        self.items: list[SourceItem] = open_source(str(source)).items
+        if not self.items:
+            raise DataError(f"{source}: no usable photos")
+        self.crop, self.flips, self.seed = crop, flips, seed
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _crop(self, index: int) -> tuple[SourceItem, np.ndarray, np.random.Generator]:
+        """Item `index`, a random crop of its photo, and the rest of that crop's stream (seed, epoch, id)."""
+        item = self.items[index]
+        try:
+            photo = load_image(item.path)[0]
+        except ImageError as exc:
+            raise DataError(str(exc)) from None
+        rng = _rng(self.seed, self.epoch, stable_hash(item.id))
+        (crop,) = aligned_crops(rng, (photo,), self.crop, self.flips)
+        return item, crop, rng
+
+
+class OnlineDataset(_Photos):
     """Clean photos (a folder, `sample` or VOC: any `degrade` source) cropped, then degraded on the fly.
 
     Each item is a fresh crop of a source photo degraded by `preset`, crop and damage drawn from one
     stream per (seed, epoch, photo id): unlimited variety without writing pairs to disk, still reproducible.
-    Keys: `degraded`, `clean`, `mask`, `id`. Photos that fail to decode are reported when listed.
+    Keys: `degraded`, `clean`, `mask`, `id`.
     """
 
     def __init__(
@@ -140,24 +165,11 @@ class OnlineDataset(_Epochs, Dataset):
         flips: bool = True,
         seed: int = 0,
     ) -> None:
-        listed = open_source(str(source))
-        self.items: list[SourceItem] = listed.items
-        if not self.items:
-            raise DataError(f"{source}: no usable photos")
+        super().__init__(source, crop, flips, seed)
         self.degrader = Degrader(preset)
-        self.crop, self.flips, self.seed = crop, flips, seed
-
-    def __len__(self) -> int:
-        return len(self.items)
 
     def __getitem__(self, index: int) -> Sample:
-        item = self.items[index]
-        try:
-            photo = load_image(item.path)[0]
-        except ImageError as exc:
-            raise DataError(str(exc)) from None
-        rng = _rng(self.seed, self.epoch, stable_hash(item.id))
-        (clean,) = aligned_crops(rng, (photo,), self.crop, self.flips)
+        item, clean, rng = self._crop(index)
         rendered = self.degrader(clean, rng)
         return {
             "degraded": to_tensor(rendered.degraded),
@@ -167,27 +179,12 @@ class OnlineDataset(_Epochs, Dataset):
         }
 
 
-class FolderDataset(_Epochs, Dataset):
+class FolderDataset(_Photos):
     """Random crops of unpaired photos in a folder (searched recursively), e.g. real old photos for VAE A.
 
     Keys: `image`, `id`, `gray` (True for black-and-white photos, which most real old photos are).
     """
 
-    def __init__(self, folder: str | Path, crop: int = 256, flips: bool = True, seed: int = 0) -> None:
-        listed = open_source(str(folder))
-        self.items: list[SourceItem] = listed.items
-        if not self.items:
-            raise DataError(f"{folder}: no usable photos")
-        self.crop, self.flips, self.seed = crop, flips, seed
-
-    def __len__(self) -> int:
-        return len(self.items)
-
     def __getitem__(self, index: int) -> Sample:
-        item = self.items[index]
-        try:
-            photo = load_image(item.path)[0]
-        except ImageError as exc:
-            raise DataError(str(exc)) from None
-        (image,) = aligned_crops(_rng(self.seed, self.epoch, stable_hash(item.id)), (photo,), self.crop, self.flips)
+        item, image, _ = self._crop(index)
         return {"image": to_tensor(image), "id": item.id, "gray": is_gray(image)}

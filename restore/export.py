@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -22,7 +21,7 @@ from safetensors.torch import save
 from torch import nn
 
 from degrade.writer import atomic_write
-from restore.config import ConfigError, ModelConfig
+from restore.config import ConfigError, ModelConfig, first_difference
 from restore.nets.detector import ScratchDetector
 from restore.nets.mapping import Mapping
 from restore.nets.vae import VAE
@@ -135,7 +134,7 @@ def export(run: Path, out: Path) -> Path:
         nets[name] = loaded[key]
     first = next(iter(STAGES))
     for stage, config in configs.items():
-        difference = _first_difference(configs[first].to_dict(), config.to_dict(), "")
+        difference = first_difference(configs[first].to_dict(), config.to_dict())
         if difference:
             raise ExportError(
                 f"{run / stage}: trained with a different config than {run / first} ({difference}); "
@@ -196,14 +195,3 @@ def _check_tensors(path: Path, name: str, shapes: dict[str, torch.Size], expecte
             )
     for key in shapes.keys() - expected.keys():
         raise ExportError(f"{path}: unexpected tensor {name}.{key} (not in the config's {name})")
-
-
-def _first_difference(a: Any, b: Any, where: str) -> str:
-    """'key: a != b' for the first differing leaf of two nested dicts, or '' when they are equal."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(a.keys() | b.keys()):
-            found = _first_difference(a.get(key), b.get(key), f"{where}.{key}" if where else key)
-            if found:
-                return found
-        return ""
-    return "" if a == b else f"{where}: {a!r} != {b!r}"

@@ -38,7 +38,7 @@ from tqdm import tqdm
 from degrade.writer import atomic_write, encode_png
 from restore import checkpoint, distributed, stages
 from restore.checkpoint import CheckpointError
-from restore.config import PRESETS, ConfigError, ModelConfig, model_config
+from restore.config import PRESETS, ConfigError, ModelConfig, first_difference, model_config
 from restore.data import FolderDataset, OnlineDataset, PairsDataset
 
 VALIDATION_SAMPLES = 4
@@ -149,17 +149,6 @@ def _to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
 
 
-def _difference(a: Any, b: Any, where: str = "") -> str:
-    """'key: a != b' for the first differing leaf of two nested dicts, or '' when they are equal."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(a.keys() | b.keys()):
-            found = _difference(a.get(key), b.get(key), f"{where}.{key}" if where else key)
-            if found:
-                return found
-        return ""
-    return "" if a == b else f"{where}: {a!r} != {b!r}"
-
-
 def _read(folder: Path, name: str | None = None) -> tuple[str, dict[str, Tensor], dict[str, Any]]:
     try:
         return checkpoint.read(folder, name)
@@ -258,7 +247,7 @@ class Trainer:
         name, tensors, meta = _read(self.folder)
         if meta.get("stage") != o.stage:
             raise TrainError(f"{self.folder / name}: a {meta.get('stage')} checkpoint, not {o.stage}")
-        difference = _difference(meta.get("config"), self.config.to_dict())
+        difference = first_difference(meta.get("config"), self.config.to_dict())
         if difference:
             raise TrainError(f"{self.folder}: trained with another config ({difference}); resume with the same config")
         if meta["step"] > o.steps:
@@ -279,7 +268,7 @@ class Trainer:
             name, meta, net = _load_network(folder, pinned)
             if meta["stage"] != stage:
                 raise TrainError(f"{folder}: holds a {meta['stage']} checkpoint, not {stage}")
-            difference = _difference(meta["config"], self.config.to_dict())
+            difference = first_difference(meta["config"], self.config.to_dict())
             if difference:
                 raise TrainError(f"{folder}: trained with another config than this run's ({difference})")
             self.vaes[stage] = name

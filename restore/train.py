@@ -263,7 +263,8 @@ class Trainer:
             pinned = resumed.get("vaes", {}).get(stage)
             if pinned is None and checkpoint.latest(folder) is None:
                 raise TrainError(
-                    f"{folder}: no trained {stage} checkpoint; train {stage} first or point {stage} elsewhere"
+                    f"{folder}: no trained {stage} checkpoint; "
+                    f"train {stage} first (restore train {stage} ...) or give --{stage} DIR"
                 )
             name, meta, net = _load_network(folder, pinned)
             if meta["stage"] != stage:

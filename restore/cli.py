@@ -1,5 +1,5 @@
-"""The `restore` command (click): train the restoration model stage by stage, export it as one file.
-Thin: parse, call the library (`restore.train`, `restore.export`), report; errors are one line."""
+"""The `restore` command (click): restore photos, train the model stage by stage, export it as one file.
+Thin: parse, call the library (`restore.run`, `restore.train`, `restore.export`), report; errors are one line."""
 
 from __future__ import annotations
 
@@ -10,11 +10,15 @@ from typing import Any
 
 import click
 from click.core import ParameterSource
+from tqdm import tqdm
 
 import restore.train as training
 from restore import checkpoint
 from restore.data import DataError
 from restore.export import ExportError, export, load_model, parameter_count
+from restore.photos import PHOTO_SUFFIXES
+from restore.pipeline import MAX_PIXELS, RestoreError, Restorer
+from restore.run import Job, default_output, folder_jobs, restore_jobs
 from restore.stages import STAGES
 from restore.train import TrainError, TrainOptions
 
@@ -29,13 +33,17 @@ def _fail(message: str) -> None:
 
 @click.group("restore", context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 def cli() -> None:
-    """Train Patina's restoration model (Wan et al., CVPR 2020) and export it.
+    """Restore old photos with Patina's model (Wan et al., CVPR 2020); train it and export it.
 
     \b
-    Stages, in order: vae-a (degraded and real old photos), vae-b (clean photos), mapping (VAE A's
+    Restore (shipped weights):
+      restore run old.jpg --out fixed.png
+      restore run scans/ --out restored/
+    \b
+    Training stages, in order: vae-a (degraded and real old photos), vae-b (clean photos), mapping (VAE A's
     latents to VAE B's; needs both VAEs), detector (scratch masks). Each writes into OUT/STAGE.
     \b
-    Example:
+    Training example:
       degrade-gen --src sample --out pairs/
       restore train all --config small --pairs pairs/ --out runs/x
       restore export runs/x --out model.safetensors
@@ -172,6 +180,96 @@ def export_command(run: Path, out: Path | None) -> None:
         _fail(f"{exc.filename or out}: {exc.strerror or exc}")
     size = path.stat().st_size / 2**20
     click.echo(f"wrote {path}: {config.name} config, {parameter_count(nets):,} parameters, {size:.1f} MiB")
+
+
+@cli.command("run")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Where to write: a .png file for one photo, a folder for a folder [default: beside SOURCE, -restored].",
+)
+@click.option(
+    "--weights",
+    default="patina-small",
+    metavar="NAME|FILE",
+    help="The shipped model by name, or a .safetensors file written by `restore export`.",
+)
+@click.option(
+    "--scratches",
+    type=click.Choice(["auto", "on", "off"]),
+    default="auto",
+    help="auto: the detector decides whether the photo has scratches; on: always use its mask; off: no detector.",
+)
+@click.option(
+    "--save-mask",
+    type=click.Path(path_type=Path),
+    help="Also write the damage mask the model used (a .png file, or a folder for a folder).",
+)
+@click.option("--device", default="auto", metavar="auto|cpu|cuda|cuda:N", help="Where to run.")
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=64 * 64),
+    default=MAX_PIXELS,
+    help="Larger photos run in tiles of about this many pixels (same result, bounded memory).",
+)
+@click.option("--overwrite", is_flag=True, help="Restore again photos whose output exists (a rerun skips them).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def run_command(
+    source: Path,
+    out: Path | None,
+    weights: str,
+    scratches: str,
+    save_mask: Path | None,
+    device: str,
+    max_pixels: int,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """Restore SOURCE, a scanned photo or a folder of them (searched recursively), with the shipped model.
+
+    Writes PNG, keeping names (and subfolders); grayscale photos stay grayscale. A photo that cannot be
+    read is reported and the others go on; rerunning on a folder skips the photos already restored.
+
+    \b
+    Examples:
+      restore run old.jpg                                # writes old-restored.png
+      restore run scans/ --out restored/
+      restore run old.jpg --out fixed.png --scratches on --save-mask mask.png --device cpu
+    """
+    out = out or default_output(source)
+    if source.is_dir():
+        if out.suffix.lower() == ".png" or out.is_file():
+            _fail(f"{out}: SOURCE is a folder, so --out must be a folder")
+        jobs = folder_jobs(source, out, save_mask)
+        if not jobs:
+            _fail(f"{source}: no photos found ({', '.join(PHOTO_SUFFIXES)})")
+    else:
+        if out.suffix.lower() != ".png":
+            _fail(f"{out}: --out must be a .png file (restorations are written as PNG)")
+        if save_mask is not None and save_mask.suffix.lower() != ".png":
+            _fail(f"{save_mask}: --save-mask must be a .png file")
+        jobs = [Job(source, out, save_mask)]
+        overwrite = True  # one named file: the user asked for it
+    try:
+        restorer = Restorer.load(weights, device=device, max_pixels=max_pixels)
+    except (RestoreError, ExportError) as exc:
+        _fail(str(exc))
+    with tqdm(total=len(jobs), unit="photo", disable=quiet or len(jobs) == 1) as bar:
+        report = restore_jobs(restorer, jobs, scratches, overwrite, step=bar.update)  # type: ignore[arg-type]
+    for message in report.warnings:
+        click.echo(f"warning: {message}", err=True)
+    for message in report.failed:
+        click.echo(f"error: {message}", err=True)
+    if len(jobs) == 1 and report.restored:
+        click.echo(f"wrote {report.restored[0]}")
+    else:
+        click.echo(
+            f"restored {len(report.restored)}, skipped {len(report.skipped)} (already done), "
+            f"failed {len(report.failed)} -> {out}"
+        )
+    if report.failed:
+        raise SystemExit(1)
 
 
 def _describe(summary: dict[str, Any]) -> str:

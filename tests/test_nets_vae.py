@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 
 from torch import nn  # noqa: E402
 
-from restore.config import DiscriminatorConfig, model_config  # noqa: E402
+from restore.config import DiscriminatorConfig, VAEConfig, model_config  # noqa: E402
 from restore.nets.blocks import BlurPool2d, ResBlock, conv_norm_act  # noqa: E402
 from restore.nets.discriminators import LatentDiscriminator, MultiScalePatchGAN  # noqa: E402
 from restore.nets.vae import VAE, kl  # noqa: E402
@@ -183,3 +183,15 @@ def test_parameter_counts_grow_with_preset():
     latents = [n_params(LatentDiscriminator(c.vae.latent, c.discriminator.latent_base)) for c in configs]
     for counts in (vaes, discs, latents):
         assert counts[0] < counts[1] < counts[2]
+
+
+@pytest.mark.parametrize("norm", [True, False])
+def test_instance_norm_blinds_the_vae_to_global_colour(norm: bool) -> None:
+    """Why `small` has no norm: with instance norm, a photo and the same photo brighter and more contrasted
+    encode to the same latent, so the decoder cannot give back the photo's own colour."""
+    torch.manual_seed(0)
+    vae = VAE(VAEConfig(base=8, max_channels=16, latent=4, res_blocks=1, norm=norm)).eval()
+    x = torch.rand(1, 3, 32, 32) * 0.5 - 0.5
+    with torch.no_grad():
+        same = torch.allclose(vae.encode(x), vae.encode(1.5 * x + 0.3), atol=1e-4)
+    assert same == norm

@@ -31,8 +31,8 @@ BIN = Path(sys.executable).parent
 
 #: (stage, pairs folder, steps): the shipped recipe. Batch 8 of 128 px crops, the paper's Adam schedule.
 #: The first group trains side by side, one thread each; the mapping needs both VAEs and starts after them.
-FIRST = (("vae-a", "pairs-old", 2000), ("vae-b", "pairs-old", 2000), ("detector", "pairs-scratch", 2500))
-MAPPING = ("mapping", "pairs-old", 2000)
+FIRST = (("vae-a", "pairs-old", 1500), ("vae-b", "pairs-old", 1500), ("detector", "pairs-scratch", 2500))
+MAPPING = ("mapping", "pairs-old", 1500)
 PAIRS = {
     "pairs-old": ("old-photo", 12, 1),
     "pairs-scratch": ("scratch-detect", 8, 2),

@@ -77,7 +77,9 @@ class PartialNonLocal(nn.Module):
     full or latent resolution, 1 = hole (downsampled with `downsample_mask`). Returns (N, C, h, w).
     """
 
-    def __init__(self, channels: int, attention_channels: int, hole_res_blocks: int, chunk: int) -> None:
+    def __init__(
+        self, channels: int, attention_channels: int, hole_res_blocks: int, chunk: int, norm: bool = True
+    ) -> None:
         super().__init__()
         self.chunk = chunk
         self.theta = nn.Conv2d(channels, attention_channels, 1)
@@ -86,7 +88,7 @@ class PartialNonLocal(nn.Module):
         self.out = nn.Conv2d(channels, channels, 1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
-        self.hole_blocks = nn.Sequential(*(ResBlock(channels) for _ in range(hole_res_blocks)))
+        self.hole_blocks = nn.Sequential(*(ResBlock(channels, norm=norm) for _ in range(hole_res_blocks)))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         hole = downsample_mask(mask.to(x.dtype), x.shape[-2:])

@@ -36,17 +36,21 @@ class Mapping(nn.Module):
     def __init__(self, config: MappingConfig) -> None:
         super().__init__()
         channels = widths(config)
-        self.widen = nn.Sequential(*(conv_norm_act(a, b, 3) for a, b in pairwise(channels)))
-        self.before = nn.Sequential(*(ResBlock(config.width) for _ in range(config.res_blocks)))
+        norm = config.norm
+        self.widen = nn.Sequential(*(conv_norm_act(a, b, 3, norm=norm) for a, b in pairwise(channels)))
+        self.before = nn.Sequential(*(ResBlock(config.width, norm=norm) for _ in range(config.res_blocks)))
         self.block = (
-            PartialNonLocal(config.width, config.attention_channels, config.hole_res_blocks, config.attention_chunk)
+            PartialNonLocal(
+                config.width, config.attention_channels, config.hole_res_blocks, config.attention_chunk, norm=norm
+            )
             if config.nonlocal_block
             else None
         )
-        self.after = nn.Sequential(*(ResBlock(config.width) for _ in range(config.res_blocks)))
+        self.after = nn.Sequential(*(ResBlock(config.width, norm=norm) for _ in range(config.res_blocks)))
         pairs = list(pairwise(channels[::-1]))
         self.narrow = nn.Sequential(
-            *(conv_norm_act(a, b, 3) for a, b in pairs[:-1]), conv_norm_act(*pairs[-1], 3, norm=False, act=None)
+            *(conv_norm_act(a, b, 3, norm=norm) for a, b in pairs[:-1]),
+            conv_norm_act(*pairs[-1], 3, norm=False, act=None),
         )
 
     def forward(self, z: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -33,28 +33,28 @@ def _widths(config: VAEConfig) -> list[int]:
 def _encoder(config: VAEConfig) -> nn.Sequential:
     full, half, quarter = _widths(config)
     return nn.Sequential(
-        conv_norm_act(config.in_channels, full, 7),
+        conv_norm_act(config.in_channels, full, 7, norm=config.norm),
         # 4x4 stride-2 kernels (as the official release) cover every input pixel equally often.
-        conv_norm_act(full, half, 4, stride=2),
-        conv_norm_act(half, quarter, 4, stride=2),
-        *(ResBlock(quarter) for _ in range(config.res_blocks)),
+        conv_norm_act(full, half, 4, stride=2, norm=config.norm),
+        conv_norm_act(half, quarter, 4, stride=2, norm=config.norm),
+        *(ResBlock(quarter, norm=config.norm) for _ in range(config.res_blocks)),
         nn.Conv2d(quarter, config.latent, 1),
     )
 
 
-def _upsample(in_ch: int, out_ch: int) -> nn.Sequential:
+def _upsample(in_ch: int, out_ch: int, norm: bool) -> nn.Sequential:
     """Nearest-neighbour x2 then a 3x3 conv: unlike a transposed convolution, every output pixel sees the
     same number of kernel taps, so no checkerboard artefacts (Odena et al. 2016)."""
-    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), *conv_norm_act(in_ch, out_ch, 3))
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), *conv_norm_act(in_ch, out_ch, 3, norm=norm))
 
 
 def _decoder(config: VAEConfig) -> nn.Sequential:
     full, half, quarter = _widths(config)
     return nn.Sequential(
-        conv_norm_act(config.latent, quarter, 3),
-        *(ResBlock(quarter) for _ in range(config.res_blocks)),
-        _upsample(quarter, half),
-        _upsample(half, full),
+        conv_norm_act(config.latent, quarter, 3, norm=config.norm),
+        *(ResBlock(quarter, norm=config.norm) for _ in range(config.res_blocks)),
+        _upsample(quarter, half, config.norm),
+        _upsample(half, full, config.norm),
         nn.Conv2d(full, config.in_channels, 7, padding=3, padding_mode="reflect"),
         nn.Tanh(),
     )

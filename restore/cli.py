@@ -161,7 +161,8 @@ def train(ctx: click.Context, stage: str, **params: Any) -> None:
 @cli.command("export")
 @click.argument("run", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="The model file to write (.safetensors).")
-def export_command(run: Path, out: Path | None) -> None:
+@click.option("--half", is_flag=True, help="Store the weights as float16: half the file, loaded back as float32.")
+def export_command(run: Path, out: Path | None, half: bool) -> None:
     """Write the four trained networks of run folder RUN (their latest checkpoints) and their config
     into one safetensors file.
 
@@ -172,7 +173,7 @@ def export_command(run: Path, out: Path | None) -> None:
     if out is None:
         _fail("missing option --out: the model file to write")
     try:
-        path = export(run, out)
+        path = export(run, out, half=half)
         config, nets = load_model(path)  # read it back: what we report is what a user will load
     except ERRORS as exc:
         _fail(str(exc))

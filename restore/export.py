@@ -51,10 +51,14 @@ def build_networks(config: ModelConfig) -> dict[str, nn.Module]:
     }
 
 
-def save_model(path: Path, config: ModelConfig, nets: dict[str, nn.Module], stages: dict[str, str]) -> Path:
+def save_model(
+    path: Path, config: ModelConfig, nets: dict[str, nn.Module], stages: dict[str, str], half: bool = False
+) -> Path:
     """Write `nets` (the four networks, keyed as `NETWORKS`) with `config` and `stages` (which checkpoint
-    each came from) to `path` atomically. The networks must have exactly the shapes `config` describes,
-    so that `load_model` can rebuild them: anything else is refused here rather than at load time."""
+    each came from) to `path` atomically; `half` stores floating-point tensors as float16, halving the
+    file (they load back into float32 networks; a restoration changes by at most a grey level or so).
+    The networks must have exactly the shapes `config` describes, so that `load_model` can rebuild them:
+    anything else is refused here rather than at load time."""
     path = Path(path)
     if set(nets) != set(NETWORKS):
         raise ExportError(f"{path}: expected networks {', '.join(NETWORKS)}, got {', '.join(sorted(nets))}")
@@ -65,9 +69,9 @@ def save_model(path: Path, config: ModelConfig, nets: dict[str, nn.Module], stag
         state = nets[name].state_dict()
         _check_tensors(path, name, {k: v.shape for k, v in state.items()}, reference[name].state_dict())
         # clone: safetensors refuses tensors that share memory (a view of a parameter, tied weights).
-        tensors.update(
-            {f"{name}.{key}": value.detach().to("cpu", copy=True).contiguous() for key, value in state.items()}
-        )
+        for key, value in state.items():
+            value = value.detach().to("cpu", copy=True).contiguous()
+            tensors[f"{name}.{key}"] = value.half() if half and value.is_floating_point() else value
     metadata = {"format": FORMAT, "config": json.dumps(config.to_dict()), "stages": json.dumps(stages)}
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, save(tensors, metadata))
@@ -106,7 +110,7 @@ def load_model(path: Path, device: str | torch.device = "cpu") -> tuple[ModelCon
     return config, nets
 
 
-def export(run: Path, out: Path) -> Path:
+def export(run: Path, out: Path, half: bool = False) -> Path:
     """Gather the latest networks of the four stages of run folder `run` into the model file `out`.
 
     Each stage folder (`run/vae-a`, ...) must hold a trained checkpoint, all four must have been trained
@@ -141,7 +145,8 @@ def export(run: Path, out: Path) -> Path:
                 "retrain it with the same --config"
             )
     _check_mapping_vaes(run, latest)
-    return save_model(out, configs[first], nets, {stage: f"{stage}/{stem}" for stage, stem in latest.items()})
+    stages = {stage: f"{stage}/{stem}" for stage, stem in latest.items()}
+    return save_model(out, configs[first], nets, stages, half=half)
 
 
 def _check_mapping_vaes(run: Path, latest: dict[str, str]) -> None:

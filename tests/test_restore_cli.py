@@ -214,6 +214,19 @@ def test_save_load_round_trip_is_bit_exact(tmp_path: Path) -> None:
     assert [p.name for p in path.parent.iterdir()] == ["model.safetensors"]  # no temporary file left
 
 
+def test_half_file_is_half_the_size_and_loads_as_float32(tmp_path: Path) -> None:
+    nets = random_networks(2)
+    full = save_model(tmp_path / "full.safetensors", TINY, nets, {})
+    half = save_model(tmp_path / "half.safetensors", TINY, nets, {}, half=True)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    _, loaded = load_model(half)
+    for name, net in loaded.items():
+        for key, value in net.state_dict().items():
+            original = nets[name].state_dict()[key]
+            assert value.dtype == original.dtype
+            torch.testing.assert_close(value, original, atol=1e-3, rtol=1e-3)
+
+
 def test_loaded_networks_compute_the_same(tmp_path: Path) -> None:
     nets = random_networks(1)
     _, loaded = load_model(save_model(tmp_path / "m.safetensors", TINY, nets, {}))

@@ -13,7 +13,7 @@
    they are done, with every thread.
    A stage with a checkpoint runs with `--resume`, so rerunning the command after an interruption continues where it
    stopped, and a finished stage is not trained again.
-4. `restore export` writes the four networks into one safetensors file (`--out`).
+4. `restore export --half` writes the four networks into one safetensors file (`--out`), as float16.
 
 The step counts below are the recipe the shipped weights were trained with (docs/model-card.md).
 """
@@ -84,7 +84,7 @@ def main() -> None:
     wait_all([first["vae-a"], first["vae-b"]])
     wait_all([train(*MAPPING, threads=args.threads), first["detector"]])
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    wait_all([run([str(BIN / "restore"), "export", str(run_dir), "--out", str(args.out)])])
+    wait_all([run([str(BIN / "restore"), "export", str(run_dir), "--out", str(args.out), "--half"])])
 
 
 if __name__ == "__main__":

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from degrade.pipeline import is_gray
 from degrade.sources import ImageError, load_image
 from degrade.writer import atomic_write
 
 #: File name endings `restore run` picks up in a folder.
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
-_GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
 
 
 class AlphaDropped(UserWarning):
@@ -44,8 +44,7 @@ def read_photo(path: Path) -> Photo:
         mode, info = header.mode, header.info
     if mode.endswith("A") or mode == "PA" or "transparency" in info:
         warnings.warn(f"{path}: transparency dropped (composited over white)", AlphaDropped, stacklevel=2)
-    gray = mode in _GRAY_MODES or bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
-    return Photo(Path(path), rgb, gray)
+    return Photo(Path(path), rgb, is_gray(rgb))  # gray modes decode to three equal channels
 
 
 def write_png(path: Path, pixels: np.ndarray) -> None:

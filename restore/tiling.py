@@ -124,7 +124,6 @@ def run_tiled(
     *,
     core: int,
     halo: int,
-    progress: Callable[[], None] | None = None,
 ) -> torch.Tensor:
     """`net(x)` for x (1, C, H, W), computed in tiles of `core` px plus `halo` px of context.
 
@@ -132,7 +131,7 @@ def run_tiled(
     multiples of the network's total stride so the tiles' sampling grids line up with the whole image's,
     and `halo` must cover the receptive field. The output may be at another resolution than x (an encoder,
     a decoder); its tiles are placed at the same relative positions. An image that fits in one tile is run
-    in one pass. `progress` is called once per tile and pass.
+    in one pass.
     """
     height, width = x.shape[-2:]
     tiles = windows(height, width, core, halo)
@@ -155,8 +154,6 @@ def run_tiled(
                     collecting = True
                 else:
                     out = _place(out, result, window, statistics, (height, width))
-                if progress is not None:
-                    progress()
             if collecting:
                 statistics.freeze(x.dtype)
                 out = None

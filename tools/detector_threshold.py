@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,16 +23,14 @@ from PIL import Image
 
 from restore.pipeline import Restorer, dilate
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # not an installed package
+from model_card import confusion, detection_scores  # noqa: E402  (the card's metrics, so the two agree)
+
 THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
 
 
-def scores(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
-    precision = tp / max(tp + fp, 1)
-    recall = tp / max(tp + fn, 1)
-    return precision, recall, 2 * tp / max(2 * tp + fp + fn, 1)
-
-
 def evaluate(restorer: Restorer, folder: Path) -> dict[tuple[str, float], np.ndarray]:
+    """Pooled [TP, FP, FN] per (raw | dilated, threshold) over a degrade-gen folder."""
     counts = {(kind, t): np.zeros(3, dtype=np.int64) for kind in ("raw", "dilated") for t in THRESHOLDS}
     for line in (folder / "manifest.jsonl").read_text().splitlines():
         files = json.loads(line)["files"]
@@ -40,8 +39,8 @@ def evaluate(restorer: Restorer, folder: Path) -> dict[tuple[str, float], np.nda
         probability = restorer.detect(degraded)
         for t in THRESHOLDS:
             raw = probability >= t
-            for kind, predicted in (("raw", raw), ("dilated", dilate(raw))):
-                counts[kind, t] += [(truth & predicted).sum(), (~truth & predicted).sum(), (truth & ~predicted).sum()]
+            counts["raw", t] += confusion(truth, raw)
+            counts["dilated", t] += confusion(truth, dilate(raw))
     return counts
 
 
@@ -55,8 +54,9 @@ def main() -> None:
         counts = evaluate(restorer, folder)
         print(f"{folder}: threshold, then precision / recall / F1 of the raw and the dilated mask")
         for t in THRESHOLDS:
-            raw, dilated = (scores(*counts[kind, t]) for kind in ("raw", "dilated"))
-            print(f"  {t:.2f}  " + "  ".join(f"{p:.3f} / {r:.3f} / {f:.3f}" for p, r, f in (raw, dilated)))
+            found = (detection_scores(counts[kind, t]) for kind in ("raw", "dilated"))
+            cells = (f"{d['precision']:.3f} / {d['recall']:.3f} / {d['f1']:.3f}" for d in found)
+            print(f"  {t:.2f}  " + "  ".join(cells))
 
 
 if __name__ == "__main__":

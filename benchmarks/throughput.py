@@ -3,6 +3,7 @@
     python benchmarks/throughput.py            # full run, about 10 minutes on 2 cores
     python benchmarks/throughput.py --quick    # smaller counts, for a smoke check
     python benchmarks/throughput.py --only e2e --e2e-out /dev/shm   # parallel scaling without the disk
+    python benchmarks/throughput.py --only dask    # the Dask backend's overhead beside joblib (cluster extra)
 
 Inputs are JPEG files cut from the sample photos at 256x256 and at VOC size (500x375).
 Per-pair timings run in this process with OpenCV pinned to one thread, the methods taking
@@ -18,7 +19,8 @@ The peers only blur, add noise, resize and compress, so "bopbtl" in the peer tab
 unstructured part of our `bopbtl` preset (its texture scratches and holes removed): equal work.
 
 Then the degradation alone (no I/O) for the three, `generate()` end to end with --jobs 1 and 2
-(pairs/s, speed-up), the peak memory of a single-worker run over 100 and 2,000 images, and what
+(pairs/s, speed-up), the same with 2 joblib processes beside a 2-worker Dask `LocalCluster`
+(`--only dask`, needs the cluster extra), the peak memory of a single-worker run over 100 and 2,000 images, and what
 structured damage costs beside the unstructured part of each preset (`--only structured`).
 Prints Markdown tables.
 """
@@ -46,7 +48,7 @@ from peers import albumentations_pipeline, official  # noqa: E402
 
 from degrade import Degrader  # noqa: E402
 from degrade.allocator import keep_freed_memory  # noqa: E402
-from degrade.dataset import Settings, generate, render_sample  # noqa: E402
+from degrade.dataset import JoblibExecutor, Settings, generate, render_sample  # noqa: E402
 from degrade.ops import get_op  # noqa: E402
 from degrade.pipeline import is_gray, run_steps  # noqa: E402
 from degrade.presets import load_preset  # noqa: E402
@@ -260,6 +262,44 @@ def end_to_end_table(folders: dict[str, Path], root: Path) -> list[str]:
     return lines
 
 
+def dask_table(folders: dict[str, Path], root: Path) -> list[str]:
+    """Steady-state pairs/s of `generate()` on 2 joblib processes and on a 2-worker Dask LocalCluster, median
+    of 3, alternating; both warmed up first. The cluster's start-up is reported apart (paid once per command)."""
+    from degrade.cluster import dask_executor
+
+    lines = [
+        "| preset | size | pairs | joblib, 2 jobs pairs/s | Dask, 2 workers pairs/s | Dask time ÷ joblib time |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    start = time.perf_counter()
+    with dask_executor(workers=2) as dask:
+        startup = time.perf_counter() - start
+        executors = {"joblib": JoblibExecutor(2), "dask": dask}
+        ratios = []
+        for preset in ("bopbtl", "old-photo"):
+            settings = Settings(json.dumps(load_preset(preset)))
+            for size, folder in folders.items():
+                source = open_source(str(folder))
+                for name, executor in executors.items():
+                    out = root / f"warm-{preset}-{name}-{folder.name}"
+                    generate(source, out, settings, executor=executor, limit=16, progress=False)
+                runs: dict[str, list[float]] = {name: [] for name in executors}
+                for attempt in range(3):
+                    for name, executor in executors.items():
+                        os.sync()
+                        out = root / f"backend-{preset}-{name}-{attempt}-{folder.name}"
+                        summary = generate(source, out, settings, executor=executor, progress=False)
+                        runs[name].append(summary.written / summary.seconds)
+                joblib_rate, dask_rate = statistics.median(runs["joblib"]), statistics.median(runs["dask"])
+                ratios.append(joblib_rate / dask_rate)
+                lines.append(
+                    f"| {preset} | {size} | {len(source.items)} | {joblib_rate:.1f} | {dask_rate:.1f} "
+                    f"| {ratios[-1]:.2f}× |"
+                )
+    lines += ["", f"- Worst ratio {max(ratios):.2f}× (goal: below 1.2×); the cluster started in {startup:.1f} s."]
+    return lines
+
+
 PEAK = """
 import json, pathlib, sys
 from degrade.dataset import Settings, generate
@@ -326,7 +366,7 @@ def structured_cost_table(paths_by_size: dict[str, list[Path]], rounds: int = 3)
     return lines
 
 
-SECTIONS = ("single", "degrade", "e2e", "memory", "structured")
+SECTIONS = ("single", "degrade", "e2e", "dask", "memory", "structured")
 
 
 def main() -> None:
@@ -350,13 +390,17 @@ def main() -> None:
         if "degrade" in sections:
             print("\n## One core, degradation only (no I/O)\n")
             print("\n".join(degradation_table(single)))
-        if "e2e" in sections:
+        where = f", writing to {args.e2e_out}" if args.e2e_out else ""
+        if "e2e" in sections or "dask" in sections:
             e2e = {s: root / f"e2e{i}" for i, s in enumerate(SIZES)}
             for size, folder, n in zip(SIZES.values(), e2e.values(), n_e2e, strict=True):
                 make_inputs(folder, n, size, seed=1)
-            where = f", writing to {args.e2e_out}" if args.e2e_out else ""
+        if "e2e" in sections:
             print(f"\n## End to end, `generate()` (steady state, {' and '.join(map(str, n_e2e))} images{where})\n")
             print("\n".join(end_to_end_table(e2e, Path(e2e_tmp))))
+        if "dask" in sections:
+            print(f"\n## Dask beside joblib on this machine ({' and '.join(map(str, n_e2e))} images{where})\n")
+            print("\n".join(dask_table(e2e, Path(e2e_tmp))))
         if "memory" in sections:
             mem_folder = root / "mem"
             make_inputs(mem_folder, max(mem_counts), (256, 256), seed=2)

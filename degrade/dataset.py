@@ -1,15 +1,21 @@
-"""Generate many paired samples in parallel, streaming, resumable and independent of worker count."""
+"""Generate many paired samples in parallel, streaming, resumable and independent of worker count.
+
+Workers (joblib processes here, or a Dask cluster through `degrade.cluster`) render chunks of samples
+and write their files themselves; this process takes the results back in submission order and writes
+the manifest, so every file is the same whatever runs the work.
+"""
 
 from __future__ import annotations
 
 import itertools
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import cv2
 import numpy as np
@@ -21,10 +27,31 @@ from degrade.allocator import keep_freed_memory
 from degrade.ops.base import LABEL_NAMES
 from degrade.pipeline import Degrader, Rendered, is_gray
 from degrade.seeding import sample_rng, spawn_key
+from degrade.shards import ShardWriter
 from degrade.sources import ImageError, Source, SourceItem, load_image
-from degrade.writer import FORMAT, DatasetError, DatasetWriter, write_sample
+from degrade.writer import FOLDER_LAYOUT, FORMAT, DatasetError, DatasetWriter, write_sample
 
 _MAX_CHUNK = 32  # samples per worker round trip
+T = TypeVar("T")
+
+
+class Executor(Protocol):
+    """Runs `fn(*task)` for each task on `workers` workers and yields the results in task order."""
+
+    workers: int
+
+    def map(self, fn: Callable[..., T], tasks: Iterable[tuple[Any, ...]]) -> Iterator[T]: ...
+
+
+@dataclass(frozen=True)
+class JoblibExecutor:
+    """Worker processes on this machine (`workers` 1: in this process)."""
+
+    workers: int = 1
+
+    def map(self, fn: Callable[..., T], tasks: Iterable[tuple[Any, ...]]) -> Iterator[T]:
+        # Lazy both ways: joblib pulls tasks as workers free up and hands results back in order.
+        return Parallel(n_jobs=self.workers, batch_size=1, return_as="generator")(delayed(fn)(*t) for t in tasks)
 
 
 @dataclass(frozen=True)
@@ -132,13 +159,16 @@ def _render_chunk(
     return [_render_task(out, item, repeat, settings) for item, repeat in chunk]
 
 
-def dataset_info(source: Source, settings: Settings) -> dict[str, Any]:
-    """The identity of a dataset, written to dataset.json and compared when a run resumes."""
+def dataset_info(source: Source, settings: Settings, shard_size: int | None = None) -> dict[str, Any]:
+    """The identity of a dataset, written to dataset.json and compared when a run resumes.
+
+    Only what changes the output is in it: not the worker count, not the backend."""
     description = {k: v for k, v in source.description.items() if k != "count"}
     return {
         "format": FORMAT,
         "engine": degrade.__version__,
         "settings": settings.to_json(),
+        "layout": FOLDER_LAYOUT if shard_size is None else {"kind": "shards", "shard_size": shard_size},
         "source": description,
         "labels": {str(value): name for value, name in LABEL_NAMES.items()},
     }
@@ -152,11 +182,19 @@ def generate(
     jobs: int = 1,
     limit: int | None = None,
     progress: bool = True,
+    executor: Executor | None = None,
+    shard_size: int | None = None,
 ) -> Summary:
-    """Render every (source image, repeat) into `out`, skipping finished samples; see `writer` for the layout."""
+    """Render every (source image, repeat) into `out`, skipping finished samples.
+
+    `executor` runs the work (default: `jobs` joblib processes); `shard_size` packs the samples into tar
+    shards of that many samples instead of the folder layout. See `writer` and `shards` for the layouts.
+    """
     start = time.perf_counter()
+    executor = executor or JoblibExecutor(jobs)
     items = source.items[:limit] if limit is not None else source.items
-    writer = DatasetWriter(out, dataset_info(source, settings))
+    shards = None if shard_size is None else ShardWriter(out, shard_size)
+    writer = DatasetWriter(out, dataset_info(source, settings, shard_size), shards)
     done = writer.open()
     for entry in source.errors:
         writer.add_error(entry)
@@ -167,16 +205,22 @@ def generate(
     remaining = sum(1 for _ in todo())
     skipped = len(items) * settings.repeats - remaining
     written = 0
-    chunk_size = max(1, min(_MAX_CHUNK, remaining // (8 * jobs)))
+    chunk_size = max(1, min(_MAX_CHUNK, remaining // (8 * executor.workers)))
+    root = writer.sample_root.absolute()  # workers elsewhere (a cluster) must not depend on this process's cwd
 
-    def tasks() -> Iterator[Any]:  # lazy: joblib pulls chunks as workers free up, so memory stays flat
+    def tasks() -> Iterator[tuple[Path, list[tuple[SourceItem, int]], Settings]]:  # lazy: memory stays flat
         pending = todo()
         while chunk := list(itertools.islice(pending, chunk_size)):
-            yield delayed(_render_chunk)(out, chunk, settings)
+            yield root, chunk, settings
 
     try:
-        with tqdm(total=remaining, unit="pair", disable=not progress, dynamic_ncols=True) as bar:
-            for results in Parallel(n_jobs=jobs, batch_size=1, return_as="generator")(tasks()):
+        if remaining:
+            writer.reopen_tail()
+        with (
+            tqdm(total=remaining, unit="pair", disable=not progress, dynamic_ncols=True) as bar,
+            closing(executor.map(_render_chunk, tasks())) as chunks,
+        ):
+            for results in chunks:
                 for status, payload in results:
                     if status == "ok":
                         writer.add_record(payload)
@@ -192,4 +236,13 @@ def generate(
     return Summary(written, skipped, writer.failed, time.perf_counter() - start)
 
 
-__all__ = ["DatasetError", "Settings", "Summary", "generate", "render_sample", "sample_id"]
+__all__ = [
+    "DatasetError",
+    "Executor",
+    "JoblibExecutor",
+    "Settings",
+    "Summary",
+    "generate",
+    "render_sample",
+    "sample_id",
+]

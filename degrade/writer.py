@@ -1,6 +1,6 @@
 """The on-disk dataset layout: atomic file writes, the manifest, resume and repair.
 
-    out/dataset.json     engine version, resolved settings and preset, source, counts
+    out/dataset.json     engine version, resolved settings and preset, layout, source, counts
     out/manifest.jsonl   one JSON line per finished sample, in processing order
     out/{clean,degraded,mask,labels}/ID.png
     out/errors.jsonl     inputs that were skipped, and why
@@ -9,7 +9,8 @@ Image files are written to a temporary name and renamed, so a file either exists
 or not at all. A sample counts as finished once its manifest line is written, which
 happens only after all four files exist; a killed run leaves at most a few orphan
 files (re-rendered byte-identically on resume) and possibly a torn last manifest line
-(cut off on resume).
+(cut off on resume). In the shards layout (`degrade.shards`) the four files are staged
+in `out/staging/` and then packed into tar shards; the manifest works the same.
 """
 
 from __future__ import annotations
@@ -17,17 +18,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from degrade.pipeline import Rendered
 
+if TYPE_CHECKING:
+    from degrade.shards import ShardWriter
+
 KINDS = ("clean", "degraded", "mask", "labels")
 FORMAT = "patina-pairs/1"
+FOLDER_LAYOUT = {"kind": "folder"}
 
 
 class DatasetError(RuntimeError):
@@ -93,23 +99,28 @@ def json_line(obj: Any) -> str:
 
 
 class DatasetWriter:
-    """Owns `out/`: checks a rerun is compatible, resumes, and appends records and errors in order."""
+    """Owns `out/`: checks a rerun is compatible, resumes, and appends records and errors in order.
 
-    def __init__(self, out: Path, info: dict[str, Any]) -> None:
+    With `shards`, sample files go to `shards.staging` and finished samples are handed on to be packed.
+    """
+
+    def __init__(self, out: Path, info: dict[str, Any], shards: ShardWriter | None = None) -> None:
         self.out = Path(out)
         self.info = info
+        self.shards = shards
+        self.sample_root = self.out if shards is None else shards.staging  # where workers write sample files
         self._manifest = None
         self._errors = None
         self.done: set[str] = set()
         self.failed = 0
 
     def open(self) -> set[str]:
-        """Prepare the folder and return the ids already finished (their files all present)."""
+        """Prepare the folder and return the ids already finished (their files all present, or packed)."""
         if self.out.exists() and not self.out.is_dir():
             raise DatasetError(f"{self.out}: exists and is not a folder")
         for kind in KINDS:
-            (self.out / kind).mkdir(parents=True, exist_ok=True)
-            for tmp in (self.out / kind).glob(".*.tmp"):
+            (self.sample_root / kind).mkdir(parents=True, exist_ok=True)
+            for tmp in (self.sample_root / kind).glob(".*.tmp"):
                 tmp.unlink()
         meta = self.out / "dataset.json"
         if meta.exists():
@@ -128,7 +139,8 @@ class DatasetWriter:
         return set(self.done)
 
     def _check_compatible(self, old: dict[str, Any]) -> None:
-        for key in ("format", "engine", "settings", "source"):
+        old = {"layout": FOLDER_LAYOUT, **old}  # datasets written before shards existed are folders
+        for key in ("format", "engine", "settings", "layout", "source"):
             if old.get(key) != self.info.get(key):
                 detail = _first_difference(old.get(key), self.info.get(key), key)
                 raise DatasetError(
@@ -137,38 +149,53 @@ class DatasetWriter:
                 )
 
     def _load_manifest(self) -> set[str]:
-        """Ids in the manifest whose files all exist; cuts a torn last line and drops lines whose files are gone."""
+        """Ids in the manifest whose files all exist (or are packed in a shard); cuts a torn last line and
+        drops lines whose files are gone. Streams the manifest: memory grows with the ids, not the records."""
         path = self.out / "manifest.jsonl"
-        if not path.exists():
-            return set()
-        done: set[str] = set()
-        stale = False
+        ids: list[str] = []
         complete_bytes = 0
-        with open(path, "rb") as fh:
-            for line in fh:
-                if not line.endswith(b"\n"):
-                    break
-                complete_bytes += len(line)
-                record = json.loads(line)
-                if all((self.out / rel).exists() for rel in record["files"].values()):
-                    done.add(record["id"])
-                else:
-                    stale = True
-        if stale:
+        if path.exists():
+            with open(path, "rb") as fh:
+                for line in fh:
+                    if not line.endswith(b"\n"):
+                        break
+                    complete_bytes += len(line)
+                    ids.append(json.loads(line)["id"])
+        if self.shards is None:
+            done = {sample_id for sample_id in ids if self._files_exist(sample_id)}
+        else:
+            packed = self.shards.open(set(ids))
+            done = {sample_id for sample_id in ids if sample_id in packed or self.shards.staged(sample_id)}
+            waiting = done - packed  # finished but not packed yet: queued for the next shard, in manifest order
+            self.shards.resume([item for item in _lines(path) if item[0] in waiting] if waiting else [])
+        if len(done) < len(ids):
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            with open(path, "rb") as src, open(tmp, "wb") as dst:
-                for line in src:
-                    if line.endswith(b"\n") and json.loads(line)["id"] in done:
+            with open(tmp, "wb") as dst:
+                for sample_id, line in _lines(path):
+                    if sample_id in done:
                         dst.write(line)
             os.replace(tmp, path)
-        elif complete_bytes < path.stat().st_size:
+        elif path.exists() and complete_bytes < path.stat().st_size:
             os.truncate(path, complete_bytes)
         return done
 
+    def _files_exist(self, sample_id: str) -> bool:
+        return all((self.out / rel).exists() for rel in sample_files(sample_id).values())
+
+    def reopen_tail(self) -> None:
+        """About to add samples: in the shards layout a finished run's short last shard takes them first."""
+        if self.shards is not None:
+            self.shards.reopen_tail()
+
     def add_record(self, record: dict[str, Any]) -> None:
-        self._manifest.write(json_line(record))
+        if self.shards is not None:
+            record = {**record, "files": self.shards.files(record["id"])}
+        line = json_line(record)
+        self._manifest.write(line)
         self._manifest.flush()
         self.done.add(record["id"])
+        if self.shards is not None:
+            self.shards.add(record["id"], line.encode("utf-8"))
 
     def add_error(self, entry: dict[str, Any]) -> None:
         self._errors.write(json_line(entry))
@@ -180,6 +207,8 @@ class DatasetWriter:
         for fh in (self._manifest, self._errors):
             if fh is not None:
                 fh.close()
+        if self.shards is not None:
+            self.shards.close(complete)
         if not complete:
             return
         self._write_meta(counts={"samples": len(self.done), "failed": self.failed}, complete=True)
@@ -187,6 +216,14 @@ class DatasetWriter:
     def _write_meta(self, counts: dict[str, int] | None, complete: bool) -> None:
         text = json.dumps({**self.info, "counts": counts, "complete": complete}, indent=2) + "\n"
         atomic_write(self.out / "dataset.json", text.encode("utf-8"))
+
+
+def _lines(path: Path) -> Iterator[tuple[str, bytes]]:
+    """(id, line) of each complete line of a manifest."""
+    with open(path, "rb") as fh:
+        for line in fh:
+            if line.endswith(b"\n"):
+                yield json.loads(line)["id"], line
 
 
 def _first_difference(old: Any, new: Any, path: str) -> str:

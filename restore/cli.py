@@ -31,6 +31,15 @@ def _fail(message: str) -> None:
     raise click.ClickException(message)
 
 
+def _loss_weight(text: str) -> tuple[str, float]:
+    """NAME=VALUE of --loss-weight; names are checked by restore.train.loss_weights."""
+    name, sep, value = text.partition("=")
+    try:
+        return name.strip(), float(value if sep else "")
+    except ValueError:
+        raise click.ClickException(f"--loss-weight {text!r}: expected NAME=NUMBER, e.g. gan=0") from None
+
+
 @click.group("restore", context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 def cli() -> None:
     """Restore old photos with Patina's model (Wan et al., CVPR 2020); train it and export it.
@@ -59,7 +68,9 @@ def cli() -> None:
     help="Network widths: a preset or a JSON/TOML config file.",
 )
 @click.option(
-    "--pairs", type=click.Path(file_okay=False, path_type=Path), help="Training data: a degrade-gen output folder."
+    "--pairs",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Training data: a degrade-gen output folder (either --format: folder or shards).",
 )
 @click.option(
     "--online",
@@ -113,6 +124,14 @@ def cli() -> None:
 )
 @click.option("--device", default=DEFAULTS["device"], metavar="auto|cpu|cuda|cuda:N", help="Where to train.")
 @click.option("--resume", is_flag=True, help="Continue from the stage's latest checkpoint.")
+@click.option(
+    "--loss-weight",
+    "loss_weights",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Replace a loss weight (restore.stages.Weights: l1, ssim, kl, gan, feature_matching, latent, ...); "
+    "gan=0 with feature_matching=0 trains without a discriminator. Repeatable.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train(ctx: click.Context, stage: str, **params: Any) -> None:
@@ -144,6 +163,7 @@ def train(ctx: click.Context, stage: str, **params: Any) -> None:
             _fail(f"--{name.replace('_', '-')} picks a VAE for the mapping stage: use it with `restore train mapping`")
     params.update(out=out, pairs=pairs, online=None if online is None else Path(online))
     params["progress"] = not params.pop("quiet")
+    params["loss_weights"] = tuple(_loss_weight(text) for text in params["loss_weights"])
     for name in STAGES if stage == "all" else (stage,):
         real_old = params["real_old"] if name == "vae-a" else None
         resume = params["resume"] and (stage != "all" or checkpoint.latest(out / name) is not None)

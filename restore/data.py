@@ -1,6 +1,8 @@
 """Training data for the restoration model, as torch datasets of aligned crops.
 
 - `PairsDataset`: `degrade-gen` output on disk (clean/, degraded/, mask/, manifest.jsonl).
+- `ShardsDataset`: `degrade-gen --format shards` output (tar shards), the same samples in the same order;
+  `open_pairs` picks one of the two from the folder's dataset.json.
 - `OnlineDataset`: clean photos degraded on the fly by `degrade` (an endless supply of new damage).
 - `FolderDataset`: unpaired photos, e.g. real old photos for VAE A.
 
@@ -26,6 +28,7 @@ from torch.utils.data import Dataset
 from degrade import Degrader
 from degrade.pipeline import is_gray
 from degrade.seeding import stable_hash
+from degrade.shards import Member, ShardError, is_shards, read_index
 from degrade.sources import ImageError, SourceItem, load_image, open_source
 
 Sample = dict[str, Any]
@@ -78,7 +81,35 @@ class _Epochs:
         self.epoch = int(epoch)
 
 
-class PairsDataset(_Epochs, Dataset):
+class _Pairs(_Epochs, Dataset):
+    """Aligned random crops of paired samples: keys `degraded`, `clean`, `mask`, `id`. Subclasses list `ids`
+    and decode a sample's images; the crop depends only on (seed, epoch, id), never on where the bytes are."""
+
+    ids: list[str]
+
+    def __init__(self, crop: int, flips: bool, seed: int) -> None:
+        if not self.ids:
+            raise DataError(f"{self.root}: the dataset holds no samples")
+        self.crop, self.flips, self.seed = crop, flips, seed
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def _images(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+        """(clean RGB, degraded RGB, mask) of sample `index` and where the degraded image is (for errors)."""
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> Sample:
+        sample_id = self.ids[index]
+        clean, degraded, mask, where = self._images(index)
+        if not clean.shape[:2] == degraded.shape[:2] == mask.shape[:2]:
+            raise DataError(f"{where}: size differs from its clean image or mask")
+        rng = _rng(self.seed, self.epoch, stable_hash(sample_id))
+        clean, degraded, mask = aligned_crops(rng, (clean, degraded, mask), self.crop, self.flips)
+        return {"degraded": to_tensor(degraded), "clean": to_tensor(clean), "mask": to_tensor(mask), "id": sample_id}
+
+
+class PairsDataset(_Pairs):
     """Aligned random crops of a `degrade-gen` output folder: keys `degraded`, `clean`, `mask`, `id`."""
 
     def __init__(self, root: str | Path, crop: int = 256, flips: bool = True, seed: int = 0) -> None:
@@ -86,7 +117,11 @@ class PairsDataset(_Epochs, Dataset):
         manifest = self.root / "manifest.jsonl"
         if not manifest.is_file():
             raise DataError(f"{self.root}: not a degrade-gen output folder (no manifest.jsonl)")
-        self.records = []
+        if _layout_is_shards(self.root):
+            raise DataError(
+                f"{self.root}: a shards dataset (--format shards); read it with ShardsDataset or open_pairs"
+            )
+        self.ids, self.files = [], []
         for number, line in enumerate(manifest.read_text("utf-8").splitlines(), start=1):
             if not line.strip():
                 continue
@@ -98,23 +133,14 @@ class PairsDataset(_Epochs, Dataset):
             for path in files.values():  # paths come from a file: they must stay inside the dataset
                 if not path.resolve().is_relative_to(self.root.resolve()):
                     raise DataError(f"{manifest}:{number}: file path leaves the dataset folder: {path}")
-            self.records.append((record["id"], files))
-        if not self.records:
-            raise DataError(f"{self.root}: the manifest lists no samples")
-        self.crop, self.flips, self.seed = crop, flips, seed
+            self.ids.append(record["id"])
+            self.files.append(files)
+        super().__init__(crop, flips, seed)
 
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, index: int) -> Sample:
-        sample_id, files = self.records[index]
+    def _images(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+        files = self.files[index]
         clean, degraded = (_read(files[kind], cv2.IMREAD_COLOR_RGB) for kind in ("clean", "degraded"))
-        mask = _read(files["mask"], cv2.IMREAD_GRAYSCALE)
-        if not clean.shape[:2] == degraded.shape[:2] == mask.shape[:2]:
-            raise DataError(f"{files['degraded']}: size differs from its clean image or mask")
-        rng = _rng(self.seed, self.epoch, stable_hash(sample_id))
-        clean, degraded, mask = aligned_crops(rng, (clean, degraded, mask), self.crop, self.flips)
-        return {"degraded": to_tensor(degraded), "clean": to_tensor(clean), "mask": to_tensor(mask), "id": sample_id}
+        return clean, degraded, _read(files["mask"], cv2.IMREAD_GRAYSCALE), str(files["degraded"])
 
 
 def _read(path: Path, flags: int) -> np.ndarray:
@@ -122,6 +148,53 @@ def _read(path: Path, flags: int) -> np.ndarray:
     if img is None:
         raise DataError(f"{path}: missing or unreadable image")
     return img
+
+
+class ShardsDataset(_Pairs):
+    """The same crops as `PairsDataset`, read from a `degrade-gen --format shards` dataset.
+
+    Opening scans each shard's tar headers once; an item reads its three members by offset, so the
+    dataset is map-style (any sampler, any `num_workers`) and gives the batches the folder layout gives.
+    """
+
+    def __init__(self, root: str | Path, crop: int = 256, flips: bool = True, seed: int = 0) -> None:
+        self.root = Path(root)
+        if not _layout_is_shards(self.root):
+            raise DataError(f"{self.root}: not a degrade-gen --format shards dataset (see its dataset.json)")
+        try:
+            samples = read_index(self.root)
+        except ShardError as exc:
+            raise DataError(str(exc)) from None
+        self.ids = [sample_id for sample_id, _ in samples]
+        self.members: list[dict[str, Member]] = [members for _, members in samples]
+        super().__init__(crop, flips, seed)
+
+    def _images(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+        members = self.members[index]
+        flags = {"clean": cv2.IMREAD_COLOR_RGB, "degraded": cv2.IMREAD_COLOR_RGB, "mask": cv2.IMREAD_GRAYSCALE}
+        images = []
+        for kind, flag in flags.items():
+            try:
+                img = cv2.imdecode(np.frombuffer(members[kind].read(), np.uint8), flag)
+            except ShardError as exc:
+                raise DataError(str(exc)) from None
+            if img is None:
+                raise DataError(f"{members[kind].shard}: member {self.ids[index]}.{kind}.png is not a readable image")
+            images.append(img)
+        return *images, f"{members['degraded'].shard}: {self.ids[index]}"
+
+
+def _layout_is_shards(root: Path) -> bool:
+    try:
+        return is_shards(root)
+    except ShardError as exc:
+        raise DataError(str(exc)) from None
+
+
+def open_pairs(root: str | Path, crop: int = 256, flips: bool = True, seed: int = 0) -> _Pairs:
+    """The dataset of a `degrade-gen` output folder, whichever its layout (its dataset.json says)."""
+    dataset = ShardsDataset if _layout_is_shards(Path(root)) else PairsDataset
+    return dataset(root, crop, flips, seed)
 
 
 class _Photos(_Epochs, Dataset):

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from degrade.bench.metrics import scores_from_counts
 from restore.checkpoint import CheckpointError, flatten_optimizer, unflatten_optimizer
 from restore.config import ModelConfig
 from restore.distributed import unwrap
@@ -68,6 +69,11 @@ class Weights:
     latent_gan: float = 1.0
     focal_gamma: float = 2.0
     pos_weight: float | None = None
+
+    @property
+    def adversarial(self) -> bool:
+        """Whether the generators get GAN losses; without them no discriminator is built or trained."""
+        return self.gan > 0 or self.feature_matching > 0
 
 
 class Stage:
@@ -200,21 +206,12 @@ def image_metrics(output: Tensor, target: Tensor) -> dict[str, float]:
 
 def mask_metrics(probability: Tensor, target: Tensor) -> dict[str, float]:
     """Precision, recall, F1 and IoU of `probability` > 0.5 against a {0, 1} mask, pooled over the batch
-    (1 where there is nothing to find and nothing was found)."""
+    (1 where there is nothing to find and nothing was found), as the benchmark scores masks."""
     predicted, actual = probability > 0.5, target > 0.5
     tp = (predicted & actual).sum().item()
     fp = (predicted & ~actual).sum().item()
     fn = (~predicted & actual).sum().item()
-
-    def ratio(num: float, den: float) -> float:
-        return num / den if den else 1.0
-
-    return {
-        "precision": ratio(tp, tp + fp),
-        "recall": ratio(tp, tp + fn),
-        "f1": ratio(2 * tp, 2 * tp + fp + fn),
-        "iou": ratio(tp, tp + fp + fn),
-    }
+    return scores_from_counts(tp, fp, fn)
 
 
 class VAEStage(Stage):
@@ -230,10 +227,9 @@ class VAEStage(Stage):
     def __init__(
         self, stage: str, config: ModelConfig, lr: float, device: torch.device, weights: Weights, real_old: bool
     ) -> None:
-        modules: dict[str, nn.Module] = {
-            "vae": VAE(config.vae),
-            "discriminator": MultiScalePatchGAN(config.discriminator, config.vae.in_channels),
-        }
+        modules: dict[str, nn.Module] = {"vae": VAE(config.vae)}
+        if weights.adversarial:
+            modules["discriminator"] = MultiScalePatchGAN(config.discriminator, config.vae.in_channels)
         if real_old:
             modules["latent_discriminator"] = LatentDiscriminator(config.vae.latent, config.discriminator.latent_base)
         super().__init__(modules, lr, device, weights)
@@ -246,15 +242,20 @@ class VAEStage(Stage):
             x = torch.cat([x, old["image"]])
         recon, mean, _ = self.modules["vae"](x)
         losses = {"l1": F.l1_loss(recon, x), "ssim": ssim_loss(recon, x), "kl": kl(mean)}
-        losses["gan"], losses["feat"] = _adversarial(self.modules["discriminator"], recon, x)
         w = self.weights
-        weights = {"l1": w.l1, "ssim": w.ssim, "kl": w.kl, "gan": w.gan, "feat": w.feature_matching}
+        weights = {"l1": w.l1, "ssim": w.ssim, "kl": w.kl}
+        if w.adversarial:
+            losses["gan"], losses["feat"] = _adversarial(self.modules["discriminator"], recon, x)
+            weights |= {"gan": w.gan, "feat": w.feature_matching}
         if old is not None:
             with _frozen(self.modules["latent_discriminator"]) as latent_disc:
                 losses["latent_gan"] = lsgan_g([[latent_disc(mean[synthetic:])]])
             weights["latent_gan"] = w.latent_gan
         _optimise(self.optimizers["vae"], _weighted(losses, weights))
-        losses["d"] = _update_discriminator(self.modules["discriminator"], self.optimizers["discriminator"], x, recon)
+        if w.adversarial:
+            losses["d"] = _update_discriminator(
+                self.modules["discriminator"], self.optimizers["discriminator"], x, recon
+            )
         if old is not None:
             losses["latent_d"] = _update_discriminator(
                 self.modules["latent_discriminator"],
@@ -283,10 +284,9 @@ class MappingStage(Stage):
     def __init__(
         self, config: ModelConfig, lr: float, device: torch.device, weights: Weights, vae_a: nn.Module, vae_b: nn.Module
     ) -> None:
-        modules = {
-            "mapping": Mapping(config.mapping),
-            "discriminator": MultiScalePatchGAN(config.discriminator, 2 * config.vae.in_channels),
-        }
+        modules: dict[str, nn.Module] = {"mapping": Mapping(config.mapping)}
+        if weights.adversarial:
+            modules["discriminator"] = MultiScalePatchGAN(config.discriminator, 2 * config.vae.in_channels)
         super().__init__(modules, lr, device, weights)
         self.vae_a, self.vae_b = (vae.to(device).eval().requires_grad_(False) for vae in (vae_a, vae_b))
 
@@ -306,12 +306,17 @@ class MappingStage(Stage):
             "l1": F.l1_loss(restored, clean),
             "ssim": ssim_loss(restored, clean),
         }
-        fake, real = torch.cat([degraded, restored], 1), torch.cat([degraded, clean], 1)
-        losses["gan"], losses["feat"] = _adversarial(self.modules["discriminator"], fake, real)
         w = self.weights
-        weights = {"latent": w.latent, "l1": w.l1, "ssim": w.ssim, "gan": w.gan, "feat": w.feature_matching}
+        weights = {"latent": w.latent, "l1": w.l1, "ssim": w.ssim}
+        if w.adversarial:
+            fake, real = torch.cat([degraded, restored], 1), torch.cat([degraded, clean], 1)
+            losses["gan"], losses["feat"] = _adversarial(self.modules["discriminator"], fake, real)
+            weights |= {"gan": w.gan, "feat": w.feature_matching}
         _optimise(self.optimizers["mapping"], _weighted(losses, weights))
-        losses["d"] = _update_discriminator(self.modules["discriminator"], self.optimizers["discriminator"], real, fake)
+        if w.adversarial:
+            losses["d"] = _update_discriminator(
+                self.modules["discriminator"], self.optimizers["discriminator"], real, fake
+            )
         return {name: loss.detach() for name, loss in losses.items()}
 
     def _evaluate(self, batch: Batch) -> tuple[dict[str, float], list[Tensor]]:

@@ -24,7 +24,7 @@ import time
 import tomllib
 import warnings
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ from degrade.writer import atomic_write, encode_png
 from restore import checkpoint, distributed, stages
 from restore.checkpoint import CheckpointError
 from restore.config import PRESETS, ConfigError, ModelConfig, first_difference, model_config
-from restore.data import FolderDataset, OnlineDataset, PairsDataset
+from restore.data import FolderDataset, OnlineDataset, open_pairs
 
 VALIDATION_SAMPLES = 4
 VALIDATION_SEED = 7777  # added to `seed` for the validation crops: a stream no training epoch draws from
@@ -53,7 +53,7 @@ class TrainOptions:
     stage: str  # "vae-a" | "vae-b" | "mapping" | "detector"
     out: Path  # the run folder (runs/x); the stage writes into out / stage
     config: str = "small"  # preset name of restore.config (or a path to a JSON/TOML config file)
-    pairs: Path | None = None  # degrade-gen output folder
+    pairs: Path | None = None  # degrade-gen output folder (folder or shards layout)
     online: Path | None = None  # a degrade source (folder or "sample") degraded on the fly instead of pairs
     preset: str = "old-photo"  # degrade preset for online data
     real_old: Path | None = None  # folder of real old photos (VAE A's latent discriminator)
@@ -71,6 +71,7 @@ class TrainOptions:
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
     resume: bool = False
     progress: bool = True
+    loss_weights: tuple[tuple[str, float], ...] = ()  # (name, value) overrides of stages.Weights
 
 
 class TrainError(ValueError):
@@ -109,6 +110,17 @@ def min_crop(options: TrainOptions, config: ModelConfig) -> int:
     return -(-need // 4) * 4
 
 
+def loss_weights(options: TrainOptions) -> stages.Weights:
+    """The stage's loss weights: the defaults of `stages.Weights` with `options.loss_weights` replaced."""
+    known = {f.name for f in fields(stages.Weights)}
+    for name, value in options.loss_weights:
+        if name not in known:
+            raise TrainError(f"loss weight {name!r}: unknown (known: {', '.join(sorted(known))})")
+        if not value >= 0:
+            raise TrainError(f"loss weight {name}: must not be negative, got {value}")
+    return stages.Weights(**dict(options.loss_weights))
+
+
 def _check(options: TrainOptions, config: ModelConfig) -> None:
     o = options
     if o.stage not in stages.STAGES:
@@ -127,6 +139,7 @@ def _check(options: TrainOptions, config: ModelConfig) -> None:
             raise TrainError(f"{name} must not be negative, got {getattr(o, name)}")
     if not o.lr > 0:
         raise TrainError(f"lr must be positive, got {o.lr}")
+    loss_weights(o)
     if o.crop % 4 or o.crop < min_crop(o, config):
         raise TrainError(f"crop must be a multiple of 4 and at least {min_crop(o, config)} for {o.stage}, got {o.crop}")
     try:
@@ -141,7 +154,7 @@ def _check(options: TrainOptions, config: ModelConfig) -> None:
 
 def _dataset(options: TrainOptions, seed: int, flips: bool = True) -> Dataset:
     if options.pairs is not None:
-        return PairsDataset(options.pairs, options.crop, flips, seed)
+        return open_pairs(options.pairs, options.crop, flips, seed)
     return OnlineDataset(str(options.online), options.preset, options.crop, flips, seed)
 
 
@@ -222,7 +235,10 @@ class Trainer:
         self.validation = _to(default_collate(samples), device)
         self.vaes: dict[str, str] = {}  # mapping: the VAE checkpoints it trains between
         vaes = self._load_vaes(resumed[2] if resumed else {}) if o.stage == "mapping" else None
-        self.stage = stages.build(o.stage, self.config, o.lr, device, real_old=old is not None, vaes=vaes)
+        weights = loss_weights(o)
+        if resumed and resumed[2].get("weights", asdict(weights)) != asdict(weights):
+            raise TrainError(f"{self.folder}: trained with other loss weights; resume with the same --loss-weight")
+        self.stage = stages.build(o.stage, self.config, o.lr, device, weights, old is not None, vaes)
         self.streams = {"data": distributed.BatchStream(data, o.batch, o.seed, self.context, o.workers)}
         if old is not None:
             self.streams["real_old"] = distributed.BatchStream(old, o.batch, o.seed + 1, self.context, o.workers)

@@ -172,12 +172,19 @@ def load_preset(spec: str | Path) -> dict[str, Any]:
     else:
         raw = _read_builtin(str(spec))
         origin = str(spec)
-    base = raw.pop("base", None)
-    if base is not None:
-        if not isinstance(base, str):
-            raise PresetError(f"preset {origin}: base must be the name of a built-in preset")
-        named = "name" in raw
-        raw = _merge(_read_builtin(base), raw)
-        if not named:
-            raw["name"] = f"{base}+{path.stem}"
+    base, named = raw.get("base"), "name" in raw
+    raw = with_base(raw, origin)
+    if base is not None and not named:
+        raw["name"] = f"{base}+{path.stem}"
     return resolve(raw, origin)
+
+
+def with_base(raw: dict[str, Any], origin: str) -> dict[str, Any]:
+    """`raw` merged over the built-in preset its `base` key names (consumed); `raw` itself when it has none."""
+    raw = dict(raw)
+    base = raw.pop("base", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise PresetError(f"preset {origin}: base must be the name of a built-in preset")
+    return _merge(_read_builtin(base), raw)

@@ -159,7 +159,7 @@ PRESETS: dict[str, ModelConfig] = {
     ),
     "small": ModelConfig(
         name="small",
-        vae=VAEConfig(base=32, max_channels=128, latent=32, res_blocks=2, norm=False),
+        vae=VAEConfig(base=32, max_channels=128, latent=32, res_blocks=2, latent_noise=0.1, norm=False),
         mapping=MappingConfig(
             latent=32,
             width=128,

@@ -273,3 +273,21 @@ def test_two_gloo_processes_train_in_step_under_torchrun(pairs: Path, photo_dir:
         assert len(meta["rng"]) == 2 and meta["rng"][0] != meta["rng"][1]  # one RNG state per rank
         records = (tmp_path / stage / "log.jsonl").read_text().splitlines()
         assert [json.loads(line)["step"] for line in records] == [1, 2, 2]  # rank 0 alone writes
+
+
+def test_loss_weights_without_gan_train_no_discriminator(run: tuple[Path, dict], pairs: Path, tmp_path: Path) -> None:
+    out, _ = run
+    plain = options(tmp_path, pairs, "mapping", vae_a=out / "vae-a", vae_b=out / "vae-b")
+    no_gan = replace(plain, loss_weights=(("gan", 0.0), ("feature_matching", 0.0)))
+    summary = train(no_gan)
+    meta = json.loads(Path(summary["checkpoint"]).with_suffix(".json").read_text())
+    assert meta["weights"]["gan"] == 0 and meta["weights"]["feature_matching"] == 0
+    assert not any(key.startswith("discriminator") for key in load_file(summary["checkpoint"]))
+    logged = [json.loads(line) for line in (tmp_path / "mapping" / "log.jsonl").read_text().splitlines()]
+    assert {"latent", "l1", "ssim"} == set(next(r for r in logged if "losses" in r)["losses"])
+    with pytest.raises(TrainError, match="other loss weights"):
+        train(replace(plain, steps=3, resume=True))
+    with pytest.raises(TrainError, match="loss weight 'vgg': unknown"):
+        train(replace(plain, loss_weights=(("vgg", 1.0),)))
+    with pytest.raises(TrainError, match="must not be negative"):
+        train(replace(plain, loss_weights=(("l1", -1.0),)))

@@ -137,11 +137,10 @@ def markdown(bench: Bench) -> str:
         "severity levels; in-mask scores over images with damage); mask scores pooled over pixels; s/img is the "
         f"mean time per image. {ORACLE} = the method {_ORACLE_NOTE}.",
     ]
+    by_level = {(row["method"], row["track"], row["level"]): row for row in summary_rows(bench.methods)}
     for track in bench.tracks:
         rows = bench.track_rows(track)
-        levels = sorted(
-            {int(r.get("level", 0)) for mr in bench.methods for r in mr.records.values() if r["track"] == track}
-        )
+        levels = sorted({level for _, t, level in by_level if t == track})
         keys = [k for k in ("psnr", "ssim", "psnr_in", "f1") if any(r.get(k) is not None for r in rows)]
         head = ["rank", "method", *(COLUMNS[k][0] for k in keys)]
         if len(levels) > 1:
@@ -152,16 +151,11 @@ def markdown(bench: Bench) -> str:
         for rank, row in enumerate(rows, start=1):
             cells = [str(rank), _md(_label(row["info"], row["method"])), *(_fmt(k, row.get(k)) for k in keys)]
             if len(levels) > 1:
-                cells.insert(3, " / ".join(_fmt("psnr", _level_psnr(bench, row["method"], track, lv)) for lv in levels))
+                per_level = (by_level.get((row["method"], track, level), {}).get("psnr") for level in levels)
+                cells.insert(3, " / ".join(_fmt("psnr", psnr) for psnr in per_level))
             cells += [f"{row['failed']}/{row['n']}", _fmt("seconds", row.get("seconds"))]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def _level_psnr(bench: Bench, method: str, track: str, level: int) -> float | None:
-    mr = next(m for m in bench.methods if m.name == method)
-    records = [r for r in mr.records.values() if r.get("track") == track and int(r.get("level", 0)) == level]
-    return aggregate(records).get("psnr") if records else None
 
 
 def write_markdown(results: Path, out: Path) -> Path:

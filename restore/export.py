@@ -21,7 +21,7 @@ from safetensors.torch import save
 from torch import nn
 
 from degrade.writer import atomic_write
-from restore.config import ConfigError, ModelConfig, first_difference
+from restore.config import ConfigError, ModelConfig
 from restore.nets.detector import ScratchDetector
 from restore.nets.mapping import Mapping
 from restore.nets.vae import VAE
@@ -113,11 +113,13 @@ def load_model(path: Path, device: str | torch.device = "cpu") -> tuple[ModelCon
 def export(run: Path, out: Path, half: bool = False) -> Path:
     """Gather the latest networks of the four stages of run folder `run` into the model file `out`.
 
-    Each stage folder (`run/vae-a`, ...) must hold a trained checkpoint, all four must have been trained
-    with the same config, and the mapping must have been trained between the very VAE checkpoints being
+    Each stage folder (`run/vae-a`, ...) must hold a trained checkpoint, each trained with the mapping's
+    config in the sections its network depends on (`restore.stages.SECTIONS`; the file gets the mapping's
+    config), and the mapping must have been trained between the very VAE checkpoints being
     exported (its latent spaces are theirs): otherwise an `ExportError` (or a `TrainError` for an
     unreadable checkpoint) names the folder."""
-    from restore.train import load_stage  # training code loads lazily: loading a model file never needs it
+    from restore.stages import config_difference  # training code loads lazily: loading a model file never
+    from restore.train import load_stage  # needs it
 
     run = Path(run)
     if not run.is_dir():
@@ -136,17 +138,17 @@ def export(run: Path, out: Path, half: bool = False) -> Path:
         latest[stage] = pointer.read_text("utf-8").strip()
         configs[stage], loaded = load_stage(folder)
         nets[name] = loaded[key]
-    first = next(iter(STAGES))
+    reference = configs["mapping"]
     for stage, config in configs.items():
-        difference = first_difference(configs[first].to_dict(), config.to_dict())
+        difference = config_difference(stage, reference.to_dict(), config.to_dict())
         if difference:
             raise ExportError(
-                f"{run / stage}: trained with a different config than {run / first} ({difference}); "
+                f"{run / stage}: trained with a different config than {run / 'mapping'} ({difference}); "
                 "retrain it with the same --config"
             )
     _check_mapping_vaes(run, latest)
     stages = {stage: f"{stage}/{stem}" for stage, stem in latest.items()}
-    return save_model(out, configs[first], nets, stages, half=half)
+    return save_model(out, reference, nets, stages, half=half)
 
 
 def _check_mapping_vaes(run: Path, latest: dict[str, str]) -> None:

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from degrade.bench.metrics import scores_from_counts
 from restore.checkpoint import CheckpointError, flatten_optimizer, unflatten_optimizer
-from restore.config import ModelConfig
+from restore.config import ModelConfig, first_difference
 from restore.distributed import unwrap
 from restore.losses import feature_matching, focal_loss, latent_l1, lsgan_d, lsgan_g, ssim, ssim_loss
 from restore.nets.detector import ScratchDetector, to_detector_input
@@ -38,6 +38,9 @@ from restore.nets.vae import VAE, kl
 STAGES = ("vae-a", "vae-b", "mapping", "detector")
 NETWORKS = {"vae-a": "vae", "vae-b": "vae", "mapping": "mapping", "detector": "detector"}
 """Per stage, the name of the network inference uses (a module of the stage and a checkpoint tensor prefix)."""
+SECTIONS = {"vae-a": ("vae",), "vae-b": ("vae",), "mapping": ("vae", "mapping"), "detector": ("detector",)}
+"""Per stage, the sections of a ModelConfig its network depends on: a stage trained under a config that
+differs elsewhere (say a VAE trained before the mapping gained an option) still fits a model of this one."""
 BETAS = (0.5, 0.999)  # Adam's, for generators and discriminators alike (pix2pixHD, the official release)
 
 Batch = dict[str, Any]
@@ -56,6 +59,9 @@ class Weights:
     `gan` 1: LSGAN generator loss (averaged over scales, where pix2pixHD sums);
     `feature_matching` 40: the release's lambda_feat = 10 on pix2pixHD's per-layer sum, 4x our mean;
     `latent` 60: the paper's lambda_1 on the mapping's latent L1;
+    `identity` 0: latent L1 of T on the clean photo's A-latent against its B-latent (CycleGAN's identity
+    loss; not in the paper): it teaches T to leave undamaged photos alone instead of "restoring" every
+    input toward the training set's vivid colours;
     `latent_gan` 1: VAE A's latent-space alignment of real old photos;
     `focal_gamma` 2 and `pos_weight` (none): the detector's focal loss.
     """
@@ -66,6 +72,7 @@ class Weights:
     gan: float = 1.0
     feature_matching: float = 40.0
     latent: float = 60.0
+    identity: float = 0.0
     latent_gan: float = 1.0
     focal_gamma: float = 2.0
     pos_weight: float | None = None
@@ -97,6 +104,10 @@ class Stage:
         for optimizer in self.optimizers.values():
             for group in optimizer.param_groups:
                 group["lr"] = lr
+
+    def initialise(self, batch: Batch) -> dict[str, float]:
+        """Data-driven initialisation of a fresh run from `batch` (never on resume); what it measured."""
+        return {}
 
     def step(self, batch: Batch, old: Batch | None = None) -> dict[str, Tensor]:
         """One update of every module on `batch` (and `old`, real old photos, for vae-a); detached losses."""
@@ -296,18 +307,37 @@ class MappingStage(Stage):
         mapped = mapping(latent, mask)
         return mapped, self.vae_b.decode(mapped)
 
+    def initialise(self, batch: Batch) -> dict[str, float]:
+        """With a skip path: fit it to the linear translation of A's latents of the clean crops into B's, so
+        training starts from a mapping that carries the photo through and learns only the restoration."""
+        mapping = unwrap(self.modules["mapping"])
+        if mapping.skip is None:
+            return {}
+        with torch.no_grad():
+            source, target = self.vae_a.encode(batch["clean"]), self.vae_b.encode(batch["clean"])
+        return {"skip_fit_error": mapping.fit_skip(source, target)}
+
     def step(self, batch: Batch, old: Batch | None = None) -> dict[str, Tensor]:
-        degraded, clean = batch["degraded"], batch["clean"]
-        mapped, restored = self._restore(self.modules["mapping"], degraded, batch["mask"])
+        degraded, clean, mask = batch["degraded"], batch["clean"], batch["mask"]
+        w, n = self.weights, len(degraded)
         with torch.no_grad():
             target = self.vae_b.encode(clean)
+            # With an identity loss T also maps the clean photo (no holes), in the same forward (one per backward).
+            inputs = degraded
+            if w.identity > 0:
+                inputs, mask = torch.cat([degraded, clean]), torch.cat([mask, torch.zeros_like(mask)])
+            latent = self.vae_a.encode(inputs)
+        mapped = self.modules["mapping"](latent, mask)
+        restored = self.vae_b.decode(mapped[:n])
         losses = {
-            "latent": latent_l1(mapped, target),
+            "latent": latent_l1(mapped[:n], target),
             "l1": F.l1_loss(restored, clean),
             "ssim": ssim_loss(restored, clean),
         }
-        w = self.weights
         weights = {"latent": w.latent, "l1": w.l1, "ssim": w.ssim}
+        if w.identity > 0:
+            losses["identity"] = latent_l1(mapped[n:], target)
+            weights["identity"] = w.identity
         if w.adversarial:
             fake, real = torch.cat([degraded, restored], 1), torch.cat([degraded, clean], 1)
             losses["gan"], losses["feat"] = _adversarial(self.modules["discriminator"], fake, real)
@@ -348,6 +378,11 @@ class DetectorStage(Stage):
     def _evaluate(self, batch: Batch) -> tuple[dict[str, float], list[Tensor]]:
         probability = torch.sigmoid(self._logits(unwrap(self.modules["detector"]), batch["degraded"]))
         return mask_metrics(probability, batch["mask"]), [_shown(batch["degraded"]), probability, batch["mask"]]
+
+
+def config_difference(stage: str, a: dict[str, Any], b: dict[str, Any]) -> str:
+    """`first_difference` of two configs' dicts restricted to the `SECTIONS` stage `stage` depends on."""
+    return first_difference({k: a.get(k) for k in SECTIONS[stage]}, {k: b.get(k) for k in SECTIONS[stage]})
 
 
 def build_network(stage: str, config: ModelConfig) -> tuple[str, nn.Module]:

@@ -5,7 +5,8 @@
     checkpoint-00001000.safetensors / .json   every `checkpoint_every` steps and at the end (restore.checkpoint)
     latest                                    the newest checkpoint's stem
     log.jsonl                                 per step {step, losses, lr, seconds}; per validation
-                                              {step, validation, sample, columns}
+                                              {step, validation, sample, columns}; first, for a stage
+                                              with a data-driven initialisation, {step: 0, initialised}
     samples/step-00001000.png                 validation grid: one row per sample (columns: Stage.columns)
 
 Schedule: Adam (betas 0.5, 0.999) at `lr` until `decay_from` (default steps // 2), then linear to 0 at
@@ -43,6 +44,8 @@ from restore.data import FolderDataset, OnlineDataset, open_pairs
 
 VALIDATION_SAMPLES = 4
 VALIDATION_SEED = 7777  # added to `seed` for the validation crops: a stream no training epoch draws from
+INITIALISE_SEED = 8888  # likewise for the crops of a fresh run's data-driven initialisation (Stage.initialise)
+INITIALISE_SAMPLES = 32
 HISTORY = 50  # log records kept in each checkpoint's JSON
 
 
@@ -246,11 +249,23 @@ class Trainer:
         self.history: deque[dict[str, Any]] = deque(maxlen=HISTORY)
         self.losses: dict[str, float] = {}
         self.metrics: dict[str, float] = {}
+        self.initialised: dict[str, float] = {}
         if resumed:
             self._restore(*resumed)
         else:
+            self._initialise()
             self._seed_rank(0)
         self.stage.wrap(partial(distributed.wrap, context=self.context))
+
+    def _initialise(self) -> None:
+        """A fresh stage's data-driven initialisation on crops of their own stream, logged first."""
+        o = self.options
+        try:
+            data = _dataset(o, o.seed + INITIALISE_SEED, flips=False)
+        except ValueError as exc:
+            raise TrainError(str(exc)) from None
+        batch = _to(default_collate([data[i] for i in range(min(INITIALISE_SAMPLES, len(data)))]), self.context.device)
+        self.initialised = self.stage.initialise(batch)
 
     def _resume_point(self) -> tuple[str, dict[str, Tensor], dict[str, Any]] | None:
         o, found = self.options, checkpoint.latest(self.folder)
@@ -272,7 +287,7 @@ class Trainer:
 
     def _load_vaes(self, resumed: dict[str, Any]) -> tuple[nn.Module, nn.Module]:
         """VAE A and B for the mapping stage: their folders' latest checkpoints, or on resume the very
-        checkpoints this run started from; both must match this run's config."""
+        checkpoints this run started from; both must match this run's config (its `vae` section)."""
         o, nets = self.options, []
         for stage, given in (("vae-a", o.vae_a), ("vae-b", o.vae_b)):
             folder = Path(given) if given is not None else Path(o.out) / stage
@@ -285,7 +300,7 @@ class Trainer:
             name, meta, net = _load_network(folder, pinned)
             if meta["stage"] != stage:
                 raise TrainError(f"{folder}: holds a {meta['stage']} checkpoint, not {stage}")
-            difference = first_difference(meta["config"], self.config.to_dict())
+            difference = stages.config_difference(stage, meta["config"], self.config.to_dict())
             if difference:
                 raise TrainError(f"{folder}: trained with another config than this run's ({difference})")
             self.vaes[stage] = name
@@ -327,6 +342,8 @@ class Trainer:
         # Append after a resume (at step >= 1); a fresh run replaces what a run that crashed before its first
         # checkpoint may have left.
         self.log = open(self.folder / "log.jsonl", "a" if self.step else "w", encoding="utf-8") if main else None
+        if self.initialised and self.step == 0:
+            self._log({"step": 0, "initialised": self.initialised})
         try:
             while self.step < o.steps:
                 start = time.perf_counter()

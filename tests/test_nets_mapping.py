@@ -1,5 +1,6 @@
 """The latent mapping and its partial nonlocal block: masked attention against a float64 reference, zero
-weight on hole keys, chunked / hole-only paths against the full path, bounded memory, shapes, gradients."""
+weight on hole keys, chunked / hole-only paths against the full path, bounded memory, shapes, gradients;
+the skip path (its start, its least-squares fit) and the global context (statistics of valid positions)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 from restore.config import model_config  # noqa: E402
 from restore.nets.attention import PartialNonLocal, downsample_mask, masked_attention  # noqa: E402
-from restore.nets.mapping import Mapping  # noqa: E402
+from restore.nets.mapping import GlobalContext, Mapping  # noqa: E402
 
 TINY = model_config("tiny").mapping
 
@@ -194,3 +195,56 @@ def test_mapping_gradients_reach_every_parameter():
     mapping(z, hole_mask(2, (32, 32), seed=15)).square().mean().backward()
     for name, param in mapping.named_parameters():
         assert param.grad is not None and param.grad.abs().sum() > 0, name
+
+
+SKIPPED = replace(TINY, skip=True, global_context=True)
+
+
+def test_fresh_skip_mapping_is_its_linear_path_outside_holes_and_zero_inside():
+    torch.manual_seed(16)
+    mapping = Mapping(SKIPPED)
+    z = torch.randn(2, TINY.latent, 8, 8)
+    mask = hole_mask(2, (32, 32), seed=17)
+    hole = downsample_mask(mask, (8, 8))
+    linear = mapping.skip(z)
+    assert torch.equal(mapping(z), linear)
+    assert torch.allclose(mapping(z, mask), linear * (1 - hole), atol=1e-6)
+    # Once the body's last conv moves off zero, every parameter (the global context's included) learns.
+    torch.nn.init.normal_(mapping.narrow[-1][0].weight, std=0.3)
+    torch.nn.init.normal_(mapping.block.out.weight, std=0.3)
+    mapping(z, mask).square().mean().backward()
+    for name, param in mapping.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
+
+
+def test_fit_skip_recovers_an_affine_map():
+    gen = torch.Generator().manual_seed(18)
+    weight = torch.randn(TINY.latent, TINY.latent, 1, 1, generator=gen)
+    bias = torch.randn(TINY.latent, generator=gen)
+    source = torch.randn(3, TINY.latent, 6, 7, generator=gen)
+    target = torch.nn.functional.conv2d(source, weight, bias)
+    mapping = Mapping(SKIPPED)
+    assert mapping.fit_skip(source, target) < 1e-6
+    assert torch.allclose(mapping.skip.weight, weight, atol=1e-4)
+    assert torch.allclose(mapping.skip.bias, bias, atol=1e-4)
+    noisy = target + 0.5 * torch.randn(target.shape, generator=gen)
+    assert mapping.fit_skip(source, noisy) > 0.05
+    with pytest.raises(ValueError, match="no skip path"):
+        Mapping(TINY).fit_skip(source, target)
+
+
+def test_global_context_reads_valid_positions_only():
+    torch.manual_seed(19)
+    context = GlobalContext(4)
+    x = torch.randn(2, 4, 6, 6)
+    hole = torch.zeros(2, 1, 6, 6)
+    hole[:, :, :3] = 1
+    changed = x.clone()
+    changed[:, :, :3] += 10 * torch.randn(2, 4, 3, 6)
+    valid = (slice(None), slice(None), slice(3, None))
+    assert torch.allclose(context(x, hole)[valid], context(changed, hole)[valid], atol=1e-5)
+    assert not torch.allclose(context(x)[valid], context(changed)[valid], atol=1e-3)
+    # A photo's statistics move every position; an all-hole map falls back on every position.
+    shifted = context(x + 1)
+    assert not torch.allclose(shifted - 1, context(x), atol=1e-3)
+    assert torch.allclose(context(x, torch.ones_like(hole)), context(x), atol=1e-6)

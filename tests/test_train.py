@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from restore import stages  # noqa: E402
 from restore.checkpoint import flatten_optimizer, unflatten_optimizer  # noqa: E402
 from restore.config import model_config  # noqa: E402
 from restore.data import PairsDataset  # noqa: E402
+from restore.export import export, load_model  # noqa: E402
 from restore.nets.vae import VAE  # noqa: E402
 from restore.train import TrainError, TrainOptions, learning_rate, load_config, load_stage, train  # noqa: E402
 
@@ -127,6 +129,27 @@ def test_loss_falls_on_a_fixed_batch(pairs: Path, stage: str) -> None:
     assert last < 0.7 * first, losses
 
 
+def test_identity_loss_teaches_the_mapping_to_carry_clean_photos_through(pairs: Path) -> None:
+    torch.manual_seed(0)
+    config = model_config("tiny")
+    vae_a, vae_b = VAE(config.vae).eval(), VAE(config.vae).eval()
+    batch = torch.utils.data.default_collate([PairsDataset(pairs, crop=32, seed=0)[i] for i in range(4)])
+    only_identity = stages.Weights(latent=0, l1=0, ssim=0, gan=0, feature_matching=0, identity=60)
+    trainer = stages.build("mapping", config, 2e-3, torch.device("cpu"), only_identity, vaes=(vae_a, vae_b))
+    mapping = trainer.modules["mapping"]
+
+    def distance() -> float:  # what the identity loss measures, computed here from its definition
+        with torch.no_grad():
+            return (mapping(vae_a.encode(batch["clean"])) - vae_b.encode(batch["clean"])).abs().mean().item()
+
+    before = distance()
+    losses = [trainer.step(batch)["identity"].item() for _ in range(30)]
+    assert losses[0] == pytest.approx(before, rel=1e-4)
+    assert distance() < 0.7 * before
+    plain = stages.build("mapping", config, 2e-3, torch.device("cpu"), vaes=(vae_a, vae_b))
+    assert "identity" not in plain.step(batch)
+
+
 def test_resume_is_bit_exact(pairs: Path, photo_dir: Path, tmp_path: Path) -> None:
     # batch 3 of 10 pairs: the checkpoint at step 2 falls mid-epoch, the run crosses an epoch; real old
     # photos add a second data stream and a third optimiser; decay_from 2: LR constant, then decaying.
@@ -184,6 +207,35 @@ def test_mapping_refuses_missing_or_mismatched_vaes(run: tuple[Path, dict], pair
     with pytest.raises(TrainError, match=f"{out / 'vae-a'}: trained with another config"):
         train(options(tmp_path, pairs, "mapping", config=str(wider), vae_a=out / "vae-a", vae_b=out / "vae-b"))
     assert not (tmp_path / "mapping" / "latest").exists()
+
+
+def test_skip_mapping_starts_from_the_fitted_translation_resumes_exactly_and_exports(
+    run: tuple[Path, dict], pairs: Path, tmp_path: Path
+) -> None:
+    out, _ = run
+    config = model_config("tiny").to_dict()
+    config["mapping"]["skip"] = config["mapping"]["global_context"] = True
+    path = tmp_path / "skip.toml"
+    path.write_text(to_toml(config))
+    runs = {}
+    for name in ("whole", "parts"):  # the VAEs and detector were trained under tiny: only their sections count
+        runs[name] = tmp_path / name
+        for stage in ("vae-a", "vae-b", "detector"):
+            shutil.copytree(out / stage, runs[name] / stage)
+    whole = options(runs["whole"], pairs, "mapping", config=str(path), decay_from=1)
+    train(whole)
+    parts = replace(whole, out=runs["parts"], steps=1)
+    train(parts)
+    train(replace(parts, steps=2, resume=True))
+    for run_dir in runs.values():
+        records = [json.loads(line) for line in (run_dir / "mapping" / "log.jsonl").read_text().splitlines()]
+        assert [r for r in records if "initialised" in r] == [records[0]]
+        assert records[0]["step"] == 0 and 0 < records[0]["initialised"]["skip_fit_error"] < 1
+    a, b = (load_file(r / "mapping" / "checkpoint-00000002.safetensors") for r in runs.values())
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    exported = export(runs["whole"], tmp_path / "model.safetensors")
+    loaded, nets = load_model(exported)
+    assert loaded == load_config(str(path)) and nets["mapping"].skip is not None
 
 
 def test_options_are_checked(pairs: Path, tmp_path: Path) -> None:

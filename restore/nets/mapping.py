@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from restore.config import MappingConfig
-from restore.nets.attention import PartialNonLocal
+from restore.nets.attention import PartialNonLocal, downsample_mask
 from restore.nets.blocks import ResBlock, conv_norm_act
 
 
@@ -22,6 +22,31 @@ def widths(config: MappingConfig) -> list[int]:
     return [*steps, config.width]
 
 
+class GlobalContext(nn.Module):
+    """x + MLP(mean, std of x over valid positions): every position learns the photo's global statistics.
+
+    Fading and colour casts are one transform of the whole print; to undo them a position needs the
+    photo's statistics, which a stack of 3x3 convolutions cannot see. Hole positions (scratch, tear) are
+    left out of the statistics when a mask is given, unless everything is a hole. The mapping runs on the
+    whole latent at inference (never tiled), so every position sees the same statistics.
+    (N, C, h, w), optional hole map (N, 1, h, w) in {0, 1} -> (N, C, h, w).
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(
+            nn.Conv2d(2 * channels, channels, 1), nn.ReLU(inplace=True), nn.Conv2d(channels, channels, 1)
+        )
+
+    def forward(self, x: torch.Tensor, hole: torch.Tensor | None = None) -> torch.Tensor:
+        weight = torch.ones_like(x[:, :1]) if hole is None else 1 - hole
+        weight = torch.where(weight.sum((2, 3), keepdim=True) > 0, weight, torch.ones_like(weight))
+        weight = weight / weight.sum((2, 3), keepdim=True)
+        mean = (x * weight).sum((2, 3), keepdim=True)
+        std = (((x - mean) ** 2 * weight).sum((2, 3), keepdim=True) + 1e-6).sqrt()
+        return x + self.mlp(torch.cat([mean, std], 1))
+
+
 class Mapping(nn.Module):
     """Latent mapping: `widen` 3x3 conv + instance norm + ReLU layers up to `width` channels,
     `res_blocks` residual blocks, the partial nonlocal block (when `config.nonlocal_block`), `res_blocks`
@@ -31,6 +56,9 @@ class Mapping(nn.Module):
     or latent resolution, 1 = hole. With no mask, or a config without the block, the block is skipped —
     the variant for photos without scratches; a mask with no holes gives the same result, since the block
     is the identity outside holes. Returns (N, latent, h, w), to decode with VAE B.
+
+    With `config.global_context` a `GlobalContext` follows the widening convs; with `config.skip` a linear
+    1x1 path from z is added outside holes and the last conv starts at zero (see `MappingConfig` for why).
     """
 
     def __init__(self, config: MappingConfig) -> None:
@@ -52,9 +80,37 @@ class Mapping(nn.Module):
             *(conv_norm_act(a, b, 3, norm=norm) for a, b in pairs[:-1]),
             conv_norm_act(*pairs[-1], 3, norm=False, act=None),
         )
+        self.context = GlobalContext(config.width) if config.global_context else None
+        self.skip = nn.Conv2d(config.latent, config.latent, 1) if config.skip else None
+        if self.skip is not None:
+            last = self.narrow[-1][0]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     def forward(self, z: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.before(self.widen(z))
+        hole = None if mask is None else downsample_mask(mask, z.shape[-2:])
+        h = self.widen(z)
+        if self.context is not None:
+            h = self.context(h, hole)
+        h = self.before(h)
         if self.block is not None and mask is not None:
             h = self.block(h, mask)
-        return self.narrow(self.after(h))
+        out = self.narrow(self.after(h))
+        if self.skip is None:
+            return out
+        return out + self.skip(z) * (1 if hole is None else 1 - hole)
+
+    @torch.no_grad()
+    def fit_skip(self, source: torch.Tensor, target: torch.Tensor) -> float:
+        """Set the skip path to the least-squares affine map from `source` latents (N, latent, h, w: VAE A's
+        of clean photos) to `target` ones (VAE B's of the same photos), fitted over every position; returns
+        the fit's mean absolute error relative to the targets' mean magnitude."""
+        if self.skip is None:
+            raise ValueError("this mapping has no skip path (config.skip is off)")
+        x = source.permute(0, 2, 3, 1).reshape(-1, source.shape[1]).double()
+        y = target.permute(0, 2, 3, 1).reshape(-1, target.shape[1]).double()
+        x = torch.cat([x, torch.ones_like(x[:, :1])], 1)
+        solution = torch.linalg.lstsq(x, y).solution
+        self.skip.weight.copy_(solution[:-1].T[:, :, None, None])
+        self.skip.bias.copy_(solution[-1])
+        return ((x @ solution - y).abs().mean() / y.abs().mean().clamp_min(1e-12)).item()

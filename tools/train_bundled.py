@@ -37,7 +37,7 @@ FIRST = (
     ("vae-b", "pairs-old", 1750, 8, 128),
     ("detector", "pairs-scratch", 2000, 4, 256),
 )
-MAPPING = ("mapping", "pairs-old", 1500, 8, 128)
+MAPPING = ("mapping", "pairs-old", 2000, 8, 128)
 PAIRS = {
     "pairs-old": ("old-photo", 12, 1),
     "pairs-scratch": ("scratch-detect", 8, 2),

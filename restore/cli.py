@@ -132,6 +132,13 @@ def cli() -> None:
     help="Replace a loss weight (restore.stages.Weights: l1, ssim, kl, gan, feature_matching, latent, ...); "
     "gan=0 with feature_matching=0 trains without a discriminator. Repeatable.",
 )
+@click.option(
+    "--saturation-jitter",
+    type=click.FloatRange(0, 1),
+    default=DEFAULTS["saturation_jitter"],
+    help="Scale the clean photos' chroma by a log-uniform factor in exp(+-X) (both sides of a pair), so "
+    "the model cannot learn that clean means vivid.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train(ctx: click.Context, stage: str, **params: Any) -> None:

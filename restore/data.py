@@ -11,6 +11,12 @@ Every sample is a dict of float tensors in (C, H, W): images in [-1, 1] (the VAE
 one flip. Randomness is a pure function of (seed, epoch, sample id) through `numpy.random.SeedSequence`,
 never of the worker process or the order of loading: any `DataLoader(num_workers=...)` gives the
 same batches, and `set_epoch` moves every sample to a new crop, as `DistributedSampler` does.
+
+`saturation` (0 by default) jitters the colourfulness of the clean photos, log-uniformly within
+exp(±saturation), drawn from the sample's stream: a model trained on a few vivid photos otherwise
+learns that clean means vivid and "restores" every input toward that look. Online data is jittered
+before the damage; a pair is jittered on both sides with one scale, which commutes exactly with the
+`fade` op's blend toward BT.601 luma and scales a colour cast or sepia tint with the rest of the chroma.
 """
 
 from __future__ import annotations
@@ -72,6 +78,27 @@ def aligned_crops(rng: np.random.Generator, images: Sequence[np.ndarray], size: 
     return [np.ascontiguousarray(img[:, ::-1]) for img in out] if flips and flip else out
 
 
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # BT.601, as degrade's gray conversion
+
+
+def saturate(img: np.ndarray, scale: float) -> np.ndarray:
+    """`img` (H, W, 3) uint8 with its chroma scaled by `scale` about each pixel's BT.601 luma (which stays):
+    below 1 more muted, above 1 more vivid; gray pixels are unchanged."""
+    pixels = img.astype(np.float32)
+    luma = pixels @ LUMA
+    return np.clip(luma[..., None] + scale * (pixels - luma[..., None]) + 0.5, 0, 255).astype(np.uint8)
+
+
+def saturation_scale(rng: np.random.Generator, jitter: float) -> float:
+    """A log-uniform chroma scale in [exp(-jitter), exp(jitter)]."""
+    return float(np.exp(rng.uniform(-jitter, jitter)))
+
+
+def check_jitter(jitter: float) -> None:
+    if not 0 <= jitter <= 1:
+        raise DataError(f"saturation jitter must be in [0, 1], got {jitter}")
+
+
 class _Epochs:
     """Shared epoch counter: `set_epoch(n)` draws new crops everywhere (call it once per epoch)."""
 
@@ -87,10 +114,11 @@ class _Pairs(_Epochs, Dataset):
 
     ids: list[str]
 
-    def __init__(self, crop: int, flips: bool, seed: int) -> None:
+    def __init__(self, crop: int, flips: bool, seed: int, saturation: float = 0.0) -> None:
         if not self.ids:
             raise DataError(f"{self.root}: the dataset holds no samples")
-        self.crop, self.flips, self.seed = crop, flips, seed
+        check_jitter(saturation)
+        self.crop, self.flips, self.seed, self.saturation = crop, flips, seed, saturation
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -106,13 +134,18 @@ class _Pairs(_Epochs, Dataset):
             raise DataError(f"{where}: size differs from its clean image or mask")
         rng = _rng(self.seed, self.epoch, stable_hash(sample_id))
         clean, degraded, mask = aligned_crops(rng, (clean, degraded, mask), self.crop, self.flips)
+        if self.saturation:
+            scale = saturation_scale(rng, self.saturation)
+            clean, degraded = saturate(clean, scale), saturate(degraded, scale)
         return {"degraded": to_tensor(degraded), "clean": to_tensor(clean), "mask": to_tensor(mask), "id": sample_id}
 
 
 class PairsDataset(_Pairs):
     """Aligned random crops of a `degrade-gen` output folder: keys `degraded`, `clean`, `mask`, `id`."""
 
-    def __init__(self, root: str | Path, crop: int = 256, flips: bool = True, seed: int = 0) -> None:
+    def __init__(
+        self, root: str | Path, crop: int = 256, flips: bool = True, seed: int = 0, saturation: float = 0.0
+    ) -> None:
         self.root = Path(root)
         manifest = self.root / "manifest.jsonl"
         if not manifest.is_file():
@@ -135,7 +168,7 @@ class PairsDataset(_Pairs):
                     raise DataError(f"{manifest}:{number}: file path leaves the dataset folder: {path}")
             self.ids.append(record["id"])
             self.files.append(files)
-        super().__init__(crop, flips, seed)
+        super().__init__(crop, flips, seed, saturation)
 
     def _images(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
         files = self.files[index]
@@ -157,7 +190,9 @@ class ShardsDataset(_Pairs):
     dataset is map-style (any sampler, any `num_workers`) and gives the batches the folder layout gives.
     """
 
-    def __init__(self, root: str | Path, crop: int = 256, flips: bool = True, seed: int = 0) -> None:
+    def __init__(
+        self, root: str | Path, crop: int = 256, flips: bool = True, seed: int = 0, saturation: float = 0.0
+    ) -> None:
         self.root = Path(root)
         if not _layout_is_shards(self.root):
             raise DataError(f"{self.root}: not a degrade-gen --format shards dataset (see its dataset.json)")
@@ -167,7 +202,7 @@ class ShardsDataset(_Pairs):
             raise DataError(str(exc)) from None
         self.ids = [sample_id for sample_id, _ in samples]
         self.members: list[dict[str, Member]] = [members for _, members in samples]
-        super().__init__(crop, flips, seed)
+        super().__init__(crop, flips, seed, saturation)
 
     def _images(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
         members = self.members[index]
@@ -191,10 +226,10 @@ def _layout_is_shards(root: Path) -> bool:
         raise DataError(str(exc)) from None
 
 
-def open_pairs(root: str | Path, crop: int = 256, flips: bool = True, seed: int = 0) -> _Pairs:
+def open_pairs(root: str | Path, crop: int = 256, flips: bool = True, seed: int = 0, saturation: float = 0.0) -> _Pairs:
     """The dataset of a `degrade-gen` output folder, whichever its layout (its dataset.json says)."""
     dataset = ShardsDataset if _layout_is_shards(Path(root)) else PairsDataset
-    return dataset(root, crop, flips, seed)
+    return dataset(root, crop, flips, seed, saturation)
 
 
 class _Photos(_Epochs, Dataset):
@@ -237,12 +272,16 @@ class OnlineDataset(_Photos):
         crop: int = 256,
         flips: bool = True,
         seed: int = 0,
+        saturation: float = 0.0,
     ) -> None:
         super().__init__(source, crop, flips, seed)
-        self.degrader = Degrader(preset)
+        check_jitter(saturation)
+        self.degrader, self.saturation = Degrader(preset), saturation
 
     def __getitem__(self, index: int) -> Sample:
         item, clean, rng = self._crop(index)
+        if self.saturation:
+            clean = saturate(clean, saturation_scale(rng, self.saturation))
         rendered = self.degrader(clean, rng)
         return {
             "degraded": to_tensor(rendered.degraded),

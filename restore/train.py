@@ -59,6 +59,7 @@ class TrainOptions:
     pairs: Path | None = None  # degrade-gen output folder (folder or shards layout)
     online: Path | None = None  # a degrade source (folder or "sample") degraded on the fly instead of pairs
     preset: str = "old-photo"  # degrade preset for online data
+    saturation_jitter: float = 0.0  # chroma scale of the clean photos, log-uniform in exp(+-x) (restore.data)
     real_old: Path | None = None  # folder of real old photos (VAE A's latent discriminator)
     vae_a: Path | None = None  # run-stage folders for the mapping stage (default out/vae-a, out/vae-b)
     vae_b: Path | None = None
@@ -142,6 +143,8 @@ def _check(options: TrainOptions, config: ModelConfig) -> None:
             raise TrainError(f"{name} must not be negative, got {getattr(o, name)}")
     if not o.lr > 0:
         raise TrainError(f"lr must be positive, got {o.lr}")
+    if not 0 <= o.saturation_jitter <= 1:
+        raise TrainError(f"saturation_jitter must be in [0, 1], got {o.saturation_jitter}")
     loss_weights(o)
     if o.crop % 4 or o.crop < min_crop(o, config):
         raise TrainError(f"crop must be a multiple of 4 and at least {min_crop(o, config)} for {o.stage}, got {o.crop}")
@@ -155,10 +158,12 @@ def _check(options: TrainOptions, config: ModelConfig) -> None:
         raise TrainError(f"device {o.device!r}: this torch sees no CUDA GPU (use a CUDA build, or device cpu)")
 
 
-def _dataset(options: TrainOptions, seed: int, flips: bool = True) -> Dataset:
+def _dataset(options: TrainOptions, seed: int, flips: bool = True, jitter: bool = False) -> Dataset:
+    """The stage's data; `jitter` (training batches only) applies the saturation jitter."""
+    saturation = options.saturation_jitter if jitter else 0.0
     if options.pairs is not None:
-        return open_pairs(options.pairs, options.crop, flips, seed)
-    return OnlineDataset(str(options.online), options.preset, options.crop, flips, seed)
+        return open_pairs(options.pairs, options.crop, flips, seed, saturation)
+    return OnlineDataset(str(options.online), options.preset, options.crop, flips, seed, saturation)
 
 
 def _to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -229,7 +234,7 @@ class Trainer:
         torch.manual_seed(o.seed)
         np.random.seed(o.seed)
         try:
-            data = _dataset(o, o.seed)
+            data = _dataset(o, o.seed, jitter=True)
             held = _dataset(o, o.seed + VALIDATION_SEED, flips=False)
             old = None if o.real_old is None else FolderDataset(o.real_old, o.crop, seed=o.seed + 1)
             samples = [held[i] for i in range(min(VALIDATION_SAMPLES, len(held)))]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -94,3 +95,46 @@ def test_corrupt_photo_is_named(tmp_path: Path) -> None:
     dataset = FolderDataset(tmp_path, crop=16)
     with pytest.raises(DataError, match="broken.jpg"):
         dataset[0]
+
+
+def _luma_chroma(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """BT.601 luma (H, W) and chroma (image minus luma, (3, H, W)) of a (3, H, W) tensor in [-1, 1], 8-bit units."""
+    pixels = (image + 1) * 127.5
+    luma = (torch.tensor([0.299, 0.587, 0.114])[:, None, None] * pixels).sum(0)
+    return luma, pixels - luma
+
+
+def test_saturation_jitter_scales_both_sides_of_a_pair_alike(pairs: Path) -> None:
+    plain = PairsDataset(pairs, crop=32, seed=1)
+    jittered = PairsDataset(pairs, crop=32, seed=1, saturation=0.5)
+    scales = []
+    for i in range(len(plain)):
+        a, b = plain[i], jittered[i]
+        assert torch.equal(a["mask"], b["mask"]) and torch.equal(b["clean"], jittered[i]["clean"])
+        ratios = []
+        for side in ("clean", "degraded"):  # luma stays, chroma is scaled by one factor on both sides
+            (luma_a, chroma_a), (luma_b, chroma_b) = _luma_chroma(a[side]), _luma_chroma(b[side])
+            unclipped = (((b[side] + 1) * 127.5 - 127.5).abs() < 127).all(0)  # scaling past 0 or 255 clips
+            assert float((luma_a - luma_b)[unclipped].abs().max()) <= 1.0
+            strong = chroma_a.abs() > 20
+            if bool(strong.sum() > 50):
+                ratios.append(float((chroma_b[strong] / chroma_a[strong]).median()))
+        if len(ratios) == 2:
+            assert ratios[0] == pytest.approx(ratios[1], rel=0.1)
+            scales.append(ratios[0])
+    assert scales and all(np.exp(-0.5) - 0.05 <= s <= np.exp(0.5) + 0.05 for s in scales)
+    assert max(scales) - min(scales) > 0.1, "each sample draws its own scale"
+    with pytest.raises(DataError, match="saturation jitter must be in"):
+        PairsDataset(pairs, crop=32, saturation=1.5)
+
+
+def test_online_saturation_jitter_changes_the_clean_photo_before_damage(photo_dir: Path) -> None:
+    plain = OnlineDataset(photo_dir, preset="structured", crop=32, seed=5)
+    jittered = OnlineDataset(photo_dir, preset="structured", crop=32, seed=5, saturation=0.5)
+    changed = [not torch.equal(plain[i]["clean"], jittered[i]["clean"]) for i in range(len(plain))]
+    assert any(changed)
+    for i in range(len(plain)):  # the damage is drawn after the scale, from the same stream: masks still line up
+        s = jittered[i]
+        diff = (s["degraded"] - s["clean"]).abs().amax(dim=0)
+        if bool(s["mask"].any()) and bool((s["mask"] == 0).any()):
+            assert float(diff[s["mask"][0] > 0].mean()) > float(diff[s["mask"][0] == 0].mean())

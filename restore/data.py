@@ -32,6 +32,7 @@ import torch
 from torch.utils.data import Dataset
 
 from degrade import Degrader
+from degrade.ops.base import luminance
 from degrade.pipeline import is_gray
 from degrade.seeding import stable_hash
 from degrade.shards import Member, ShardError, is_shards, read_index
@@ -78,14 +79,11 @@ def aligned_crops(rng: np.random.Generator, images: Sequence[np.ndarray], size: 
     return [np.ascontiguousarray(img[:, ::-1]) for img in out] if flips and flip else out
 
 
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # BT.601, as degrade's gray conversion
-
-
 def saturate(img: np.ndarray, scale: float) -> np.ndarray:
     """`img` (H, W, 3) uint8 with its chroma scaled by `scale` about each pixel's BT.601 luma (which stays):
     below 1 more muted, above 1 more vivid; gray pixels are unchanged."""
     pixels = img.astype(np.float32)
-    luma = pixels @ LUMA
+    luma = luminance(pixels)
     return np.clip(luma[..., None] + scale * (pixels - luma[..., None]) + 0.5, 0, 255).astype(np.uint8)
 
 

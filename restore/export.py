@@ -118,8 +118,9 @@ def export(run: Path, out: Path, half: bool = False) -> Path:
     config), and the mapping must have been trained between the very VAE checkpoints being
     exported (its latent spaces are theirs): otherwise an `ExportError` (or a `TrainError` for an
     unreadable checkpoint) names the folder."""
-    from restore.stages import config_difference  # training code loads lazily: loading a model file never
-    from restore.train import load_stage  # needs it
+    # Training code loads lazily: loading a model file never needs it.
+    from restore.stages import config_difference
+    from restore.train import load_stage
 
     run = Path(run)
     if not run.is_dir():

@@ -105,8 +105,9 @@ class Stage:
             for group in optimizer.param_groups:
                 group["lr"] = lr
 
-    def initialise(self, batch: Batch) -> dict[str, float]:
-        """Data-driven initialisation of a fresh run from `batch` (never on resume); what it measured."""
+    def initialise(self, load: Callable[[], Batch]) -> dict[str, float]:
+        """Data-driven initialisation of a fresh run (never on resume) from the batch `load()` reads, called
+        only by a stage that has something to initialise; returns what it measured."""
         return {}
 
     def step(self, batch: Batch, old: Batch | None = None) -> dict[str, Tensor]:
@@ -307,12 +308,13 @@ class MappingStage(Stage):
         mapped = mapping(latent, mask)
         return mapped, self.vae_b.decode(mapped)
 
-    def initialise(self, batch: Batch) -> dict[str, float]:
+    def initialise(self, load: Callable[[], Batch]) -> dict[str, float]:
         """With a skip path: fit it to the linear translation of A's latents of the clean crops into B's, so
         training starts from a mapping that carries the photo through and learns only the restoration."""
         mapping = unwrap(self.modules["mapping"])
         if mapping.skip is None:
             return {}
+        batch = load()
         with torch.no_grad():
             source, target = self.vae_a.encode(batch["clean"]), self.vae_b.encode(batch["clean"])
         return {"skip_fit_error": mapping.fit_skip(source, target)}

@@ -263,14 +263,18 @@ class Trainer:
         self.stage.wrap(partial(distributed.wrap, context=self.context))
 
     def _initialise(self) -> None:
-        """A fresh stage's data-driven initialisation on crops of their own stream, logged first."""
+        """A fresh stage's data-driven initialisation, on crops of their own stream (read only if it asks)."""
         o = self.options
-        try:
-            data = _dataset(o, o.seed + INITIALISE_SEED, flips=False)
-        except ValueError as exc:
-            raise TrainError(str(exc)) from None
-        batch = _to(default_collate([data[i] for i in range(min(INITIALISE_SAMPLES, len(data)))]), self.context.device)
-        self.initialised = self.stage.initialise(batch)
+
+        def load() -> stages.Batch:
+            try:
+                data = _dataset(o, o.seed + INITIALISE_SEED, flips=False)
+            except ValueError as exc:
+                raise TrainError(str(exc)) from None
+            samples = [data[i] for i in range(min(INITIALISE_SAMPLES, len(data)))]
+            return _to(default_collate(samples), self.context.device)
+
+        self.initialised = self.stage.initialise(load)
 
     def _resume_point(self) -> tuple[str, dict[str, Tensor], dict[str, Any]] | None:
         o, found = self.options, checkpoint.latest(self.folder)

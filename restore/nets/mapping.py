@@ -93,8 +93,8 @@ class Mapping(nn.Module):
         if self.context is not None:
             h = self.context(h, hole)
         h = self.before(h)
-        if self.block is not None and mask is not None:
-            h = self.block(h, mask)
+        if self.block is not None and hole is not None:
+            h = self.block(h, hole)  # already at latent resolution: the block only binarises it
         out = self.narrow(self.after(h))
         if self.skip is None:
             return out

@@ -108,6 +108,20 @@ def latent_l1(mapped: Tensor, target_latent: Tensor) -> Tensor:
     return F.l1_loss(mapped, target_latent.detach())
 
 
+def dice_loss(logits: Tensor, target: Tensor, smooth: float = 1.0) -> Tensor:
+    """Soft Dice loss, 1 - (2 sum(p t) + smooth) / (sum(p) + sum(t) + smooth), of sigmoid(`logits`) against
+    `target` in [0, 1], pooled over the whole batch (Milletari et al., 2016).
+
+    Pixel losses such as focal loss are scored one pixel at a time, so with thin scratches covering ~1 % of a
+    photo a detector can lower them while finding few scratches; Dice is a differentiable F1 of the mask and
+    rewards overlap directly. Pooling over the batch, not per image, keeps crops without any scratch from
+    adding a term that is 1 whatever the detector does; `smooth` keeps an empty batch at 0.
+    """
+    probability = torch.sigmoid(logits)
+    overlap = (probability * target).sum()
+    return 1 - (2 * overlap + smooth) / (probability.sum() + target.sum() + smooth)
+
+
 def focal_loss(
     logits: Tensor,
     target: Tensor,

@@ -29,7 +29,7 @@ from degrade.bench.metrics import scores_from_counts
 from restore.checkpoint import CheckpointError, flatten_optimizer, unflatten_optimizer
 from restore.config import ModelConfig, first_difference
 from restore.distributed import unwrap
-from restore.losses import feature_matching, focal_loss, latent_l1, lsgan_d, lsgan_g, ssim, ssim_loss
+from restore.losses import dice_loss, feature_matching, focal_loss, latent_l1, lsgan_d, lsgan_g, ssim, ssim_loss
 from restore.nets.detector import ScratchDetector, to_detector_input
 from restore.nets.discriminators import LatentDiscriminator, MultiScalePatchGAN
 from restore.nets.mapping import Mapping
@@ -63,7 +63,8 @@ class Weights:
     loss; not in the paper): it teaches T to leave undamaged photos alone instead of "restoring" every
     input toward the training set's vivid colours;
     `latent_gan` 1: VAE A's latent-space alignment of real old photos;
-    `focal_gamma` 2 and `pos_weight` (none): the detector's focal loss.
+    `focal_gamma` 2 and `pos_weight` (none): the detector's focal loss;
+    `dice` 0: the detector's soft Dice loss (`restore.losses.dice_loss`) added to the focal loss.
     """
 
     l1: float = 10.0
@@ -76,6 +77,7 @@ class Weights:
     latent_gan: float = 1.0
     focal_gamma: float = 2.0
     pos_weight: float | None = None
+    dice: float = 0.0
 
     @property
     def adversarial(self) -> bool:
@@ -360,7 +362,8 @@ class MappingStage(Stage):
 
 
 class DetectorStage(Stage):
-    """Scratch detector on the luma of the degraded photo: focal loss of its logits against the mask."""
+    """Scratch detector on the luma of the degraded photo: focal loss of its logits against the mask, plus
+    `Weights.dice` times their soft Dice loss."""
 
     columns = ("input", "output", "target")
 
@@ -373,9 +376,13 @@ class DetectorStage(Stage):
 
     def step(self, batch: Batch, old: Batch | None = None) -> dict[str, Tensor]:
         logits = self._logits(self.modules["detector"], batch["degraded"])
-        loss = focal_loss(logits, batch["mask"], gamma=self.weights.focal_gamma, pos_weight=self.weights.pos_weight)
+        focal = focal_loss(logits, batch["mask"], gamma=self.weights.focal_gamma, pos_weight=self.weights.pos_weight)
+        losses, loss = {"focal": focal}, focal
+        if self.weights.dice > 0:
+            losses["dice"] = dice_loss(logits, batch["mask"])
+            loss = loss + self.weights.dice * losses["dice"]
         _optimise(self.optimizers["detector"], loss)
-        return {"focal": loss.detach()}
+        return {name: value.detach() for name, value in losses.items()}
 
     def _evaluate(self, batch: Batch) -> tuple[dict[str, float], list[Tensor]]:
         probability = torch.sigmoid(self._logits(unwrap(self.modules["detector"]), batch["degraded"]))

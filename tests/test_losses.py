@@ -18,6 +18,7 @@ from restore.losses import (  # noqa: E402
     VGG19_TAPS,
     PerceptualLoss,
     VGG19Features,
+    dice_loss,
     feature_matching,
     focal_loss,
     latent_l1,
@@ -122,6 +123,29 @@ def test_focal_alpha_and_pos_weight():
     torch.testing.assert_close(weighted, base * torch.where(target > 0, 3.0, 1.0))
     with pytest.raises(ValueError, match="reduction"):
         focal_loss(logits, target, reduction="average")
+
+
+def test_dice_is_one_minus_soft_f1_pooled_over_the_batch():
+    logits, target = _logits_and_targets()
+    p = torch.sigmoid(logits)
+    expected = 1 - (2 * (p * target).sum() + 1) / (p.sum() + target.sum() + 1)
+    torch.testing.assert_close(dice_loss(logits, target), expected)
+    # Near-perfect masks score ~0, inverted ones ~1; an empty batch with nothing predicted scores 0.
+    assert dice_loss(40 * (2 * target - 1), target) < 1e-3
+    assert dice_loss(-40 * (2 * target - 1), target) > 0.99
+    assert dice_loss(torch.full((1, 1, 8, 8), -40.0), torch.zeros(1, 1, 8, 8)) < 1e-6
+
+
+def test_dice_is_not_diluted_by_background_unlike_mean_focal():
+    """Missed scratches cost Dice the same however much easy background surrounds them, while the mean focal
+    loss shrinks with the photo's area: why Dice helps a detector of thin scratches that cover ~1 %."""
+    small, large = torch.full((1, 1, 10, 10), -12.0), torch.full((1, 1, 100, 100), -12.0)
+    small_target, large_target = torch.zeros_like(small), torch.zeros_like(large)
+    for logits, target in ((small, small_target), (large, large_target)):
+        logits[0, 0, 0, :4] = -1.0  # four missed scratch pixels at p = 0.27
+        target[0, 0, 0, :4] = 1
+    assert dice_loss(large, large_target) == pytest.approx(dice_loss(small, small_target).item(), rel=0.05)
+    assert focal_loss(large, large_target) < 0.02 * focal_loss(small, small_target)
 
 
 def test_focal_is_stable_for_extreme_logits():

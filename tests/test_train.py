@@ -129,6 +129,21 @@ def test_loss_falls_on_a_fixed_batch(pairs: Path, stage: str) -> None:
     assert last < 0.7 * first, losses
 
 
+def test_detector_dice_weight_adds_the_dice_loss(pairs: Path) -> None:
+    torch.manual_seed(0)
+    config = model_config("tiny")
+    batch = torch.utils.data.default_collate([PairsDataset(pairs, crop=32, seed=0)[i] for i in range(4)])
+    plain = stages.build("detector", config, 2e-3, torch.device("cpu"))
+    with_dice = stages.build("detector", config, 2e-3, torch.device("cpu"), stages.Weights(dice=1.0))
+    with_dice.modules["detector"].load_state_dict(plain.modules["detector"].state_dict())
+    assert set(plain.step(batch)) == {"focal"}
+    losses = with_dice.step(batch)
+    assert set(losses) == {"focal", "dice"} and 0 < losses["dice"].item() <= 1
+    # Same start, same batch: the extra term changes the update.
+    after_plain, after_dice = plain.modules["detector"].head.bias, with_dice.modules["detector"].head.bias
+    assert not torch.equal(after_plain, after_dice)
+
+
 def test_identity_loss_teaches_the_mapping_to_carry_clean_photos_through(pairs: Path) -> None:
     torch.manual_seed(0)
     config = model_config("tiny")

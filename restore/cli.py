@@ -139,6 +139,13 @@ def cli() -> None:
     help="Scale the clean photos' chroma by a log-uniform factor in exp(+-X) (both sides of a pair), so "
     "the model cannot learn that clean means vivid.",
 )
+@click.option(
+    "--contrast-jitter",
+    type=click.FloatRange(0, 1),
+    default=DEFAULTS["contrast_jitter"],
+    help="Scale the clean photos' contrast about their mean luma by a log-uniform factor in exp(+-X) (both "
+    "sides of a pair), so the model cannot learn that clean means contrasty.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train(ctx: click.Context, stage: str, **params: Any) -> None:

@@ -12,17 +12,20 @@ one flip. Randomness is a pure function of (seed, epoch, sample id) through `num
 never of the worker process or the order of loading: any `DataLoader(num_workers=...)` gives the
 same batches, and `set_epoch` moves every sample to a new crop, as `DistributedSampler` does.
 
-`saturation` (0 by default) jitters the colourfulness of the clean photos, log-uniformly within
-exp(±saturation), drawn from the sample's stream: a model trained on a few vivid photos otherwise
-learns that clean means vivid and "restores" every input toward that look. Online data is jittered
-before the damage; a pair is jittered on both sides with one scale, which commutes exactly with the
-`fade` op's blend toward BT.601 luma and scales a colour cast or sepia tint with the rest of the chroma.
+`jitter` (`Jitter`, off by default) varies the look of the clean photos, drawn from the sample's stream: a
+model trained on a few photos otherwise learns that clean means vivid and contrasty, and "restores" every
+input toward that look. `saturation` scales the chroma about BT.601 luma, `contrast` every channel about
+the clean crop's mean luma, each log-uniformly within exp(±value). Online data is jittered before the damage; a
+pair is jittered on both sides with the same maps. Both maps are affine, so on the degraded side they
+commute with the `fade` op's blend toward luma (saturation exactly) or turn one fade, cast or tint into
+another of the same strength with another offset (contrast), while the damage's own geometry is kept.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,14 +90,43 @@ def saturate(img: np.ndarray, scale: float) -> np.ndarray:
     return np.clip(luma[..., None] + scale * (pixels - luma[..., None]) + 0.5, 0, 255).astype(np.uint8)
 
 
-def saturation_scale(rng: np.random.Generator, jitter: float) -> float:
-    """A log-uniform chroma scale in [exp(-jitter), exp(jitter)]."""
-    return float(np.exp(rng.uniform(-jitter, jitter)))
+def stretch(img: np.ndarray, scale: float, pivot: float) -> np.ndarray:
+    """`img` (H, W, 3) uint8 with every value moved `scale` times its distance from `pivot` (8-bit units):
+    luma contrast about `pivot`, chroma scaled alike (hue and saturation ratio kept)."""
+    pixels = img.astype(np.float32)
+    return np.clip(pivot + scale * (pixels - pivot) + 0.5, 0, 255).astype(np.uint8)
 
 
-def check_jitter(jitter: float) -> None:
-    if not 0 <= jitter <= 1:
-        raise DataError(f"saturation jitter must be in [0, 1], got {jitter}")
+def log_uniform(rng: np.random.Generator, spread: float) -> float:
+    """A log-uniform scale in [exp(-spread), exp(spread)]."""
+    return float(np.exp(rng.uniform(-spread, spread)))
+
+
+@dataclass(frozen=True)
+class Jitter:
+    """Log-uniform spreads of the clean photos' chroma (`saturation`) and contrast (`contrast`), each in [0, 1]
+    (0: off). A sample draws the saturation scale, then the contrast scale, each only when its spread is on,
+    so turning one on leaves the other's draws (and every run without them) unchanged."""
+
+    saturation: float = 0.0
+    contrast: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("saturation", "contrast"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise DataError(f"{name} jitter must be in [0, 1], got {getattr(self, name)}")
+
+    def __call__(self, rng: np.random.Generator, *images: np.ndarray) -> list[np.ndarray]:
+        """`images` (the clean one first) with one draw of the maps applied to each; the contrast pivots on
+        the first image's mean luma, so every image gets the same affine map."""
+        out = list(images)
+        if self.saturation:
+            scale = log_uniform(rng, self.saturation)
+            out = [saturate(img, scale) for img in out]
+        if self.contrast:
+            scale, pivot = log_uniform(rng, self.contrast), float(luminance(out[0].astype(np.float32)).mean())
+            out = [stretch(img, scale, pivot) for img in out]
+        return out
 
 
 class _Epochs:
@@ -112,11 +144,10 @@ class _Pairs(_Epochs, Dataset):
 
     ids: list[str]
 
-    def __init__(self, crop: int, flips: bool, seed: int, saturation: float = 0.0) -> None:
+    def __init__(self, crop: int, flips: bool, seed: int, jitter: Jitter = Jitter()) -> None:  # noqa: B008 (frozen)
         if not self.ids:
             raise DataError(f"{self.root}: the dataset holds no samples")
-        check_jitter(saturation)
-        self.crop, self.flips, self.seed, self.saturation = crop, flips, seed, saturation
+        self.crop, self.flips, self.seed, self.jitter = crop, flips, seed, jitter
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -132,9 +163,7 @@ class _Pairs(_Epochs, Dataset):
             raise DataError(f"{where}: size differs from its clean image or mask")
         rng = _rng(self.seed, self.epoch, stable_hash(sample_id))
         clean, degraded, mask = aligned_crops(rng, (clean, degraded, mask), self.crop, self.flips)
-        if self.saturation:
-            scale = saturation_scale(rng, self.saturation)
-            clean, degraded = saturate(clean, scale), saturate(degraded, scale)
+        clean, degraded = self.jitter(rng, clean, degraded)
         return {"degraded": to_tensor(degraded), "clean": to_tensor(clean), "mask": to_tensor(mask), "id": sample_id}
 
 
@@ -142,7 +171,12 @@ class PairsDataset(_Pairs):
     """Aligned random crops of a `degrade-gen` output folder: keys `degraded`, `clean`, `mask`, `id`."""
 
     def __init__(
-        self, root: str | Path, crop: int = 256, flips: bool = True, seed: int = 0, saturation: float = 0.0
+        self,
+        root: str | Path,
+        crop: int = 256,
+        flips: bool = True,
+        seed: int = 0,
+        jitter: Jitter = Jitter(),  # noqa: B008 (frozen)
     ) -> None:
         self.root = Path(root)
         manifest = self.root / "manifest.jsonl"
@@ -166,7 +200,7 @@ class PairsDataset(_Pairs):
                     raise DataError(f"{manifest}:{number}: file path leaves the dataset folder: {path}")
             self.ids.append(record["id"])
             self.files.append(files)
-        super().__init__(crop, flips, seed, saturation)
+        super().__init__(crop, flips, seed, jitter)
 
     def _images(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
         files = self.files[index]
@@ -189,7 +223,12 @@ class ShardsDataset(_Pairs):
     """
 
     def __init__(
-        self, root: str | Path, crop: int = 256, flips: bool = True, seed: int = 0, saturation: float = 0.0
+        self,
+        root: str | Path,
+        crop: int = 256,
+        flips: bool = True,
+        seed: int = 0,
+        jitter: Jitter = Jitter(),  # noqa: B008 (frozen)
     ) -> None:
         self.root = Path(root)
         if not _layout_is_shards(self.root):
@@ -200,7 +239,7 @@ class ShardsDataset(_Pairs):
             raise DataError(str(exc)) from None
         self.ids = [sample_id for sample_id, _ in samples]
         self.members: list[dict[str, Member]] = [members for _, members in samples]
-        super().__init__(crop, flips, seed, saturation)
+        super().__init__(crop, flips, seed, jitter)
 
     def _images(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
         members = self.members[index]
@@ -224,10 +263,16 @@ def _layout_is_shards(root: Path) -> bool:
         raise DataError(str(exc)) from None
 
 
-def open_pairs(root: str | Path, crop: int = 256, flips: bool = True, seed: int = 0, saturation: float = 0.0) -> _Pairs:
+def open_pairs(
+    root: str | Path,
+    crop: int = 256,
+    flips: bool = True,
+    seed: int = 0,
+    jitter: Jitter = Jitter(),  # noqa: B008 (frozen)
+) -> _Pairs:
     """The dataset of a `degrade-gen` output folder, whichever its layout (its dataset.json says)."""
     dataset = ShardsDataset if _layout_is_shards(Path(root)) else PairsDataset
-    return dataset(root, crop, flips, seed, saturation)
+    return dataset(root, crop, flips, seed, jitter)
 
 
 class _Photos(_Epochs, Dataset):
@@ -270,16 +315,14 @@ class OnlineDataset(_Photos):
         crop: int = 256,
         flips: bool = True,
         seed: int = 0,
-        saturation: float = 0.0,
+        jitter: Jitter = Jitter(),  # noqa: B008 (frozen)
     ) -> None:
         super().__init__(source, crop, flips, seed)
-        check_jitter(saturation)
-        self.degrader, self.saturation = Degrader(preset), saturation
+        self.degrader, self.jitter = Degrader(preset), jitter
 
     def __getitem__(self, index: int) -> Sample:
         item, clean, rng = self._crop(index)
-        if self.saturation:
-            clean = saturate(clean, saturation_scale(rng, self.saturation))
+        (clean,) = self.jitter(rng, clean)
         rendered = self.degrader(clean, rng)
         return {
             "degraded": to_tensor(rendered.degraded),

@@ -40,7 +40,7 @@ from degrade.writer import atomic_write, encode_png
 from restore import checkpoint, distributed, stages
 from restore.checkpoint import CheckpointError
 from restore.config import PRESETS, ConfigError, ModelConfig, first_difference, model_config
-from restore.data import FolderDataset, OnlineDataset, open_pairs
+from restore.data import FolderDataset, Jitter, OnlineDataset, open_pairs
 
 VALIDATION_SAMPLES = 4
 VALIDATION_SEED = 7777  # added to `seed` for the validation crops: a stream no training epoch draws from
@@ -60,6 +60,7 @@ class TrainOptions:
     online: Path | None = None  # a degrade source (folder or "sample") degraded on the fly instead of pairs
     preset: str = "old-photo"  # degrade preset for online data
     saturation_jitter: float = 0.0  # chroma scale of the clean photos, log-uniform in exp(+-x) (restore.data)
+    contrast_jitter: float = 0.0  # contrast scale of the clean photos, log-uniform in exp(+-x) (restore.data)
     real_old: Path | None = None  # folder of real old photos (VAE A's latent discriminator)
     vae_a: Path | None = None  # run-stage folders for the mapping stage (default out/vae-a, out/vae-b)
     vae_b: Path | None = None
@@ -143,8 +144,9 @@ def _check(options: TrainOptions, config: ModelConfig) -> None:
             raise TrainError(f"{name} must not be negative, got {getattr(o, name)}")
     if not o.lr > 0:
         raise TrainError(f"lr must be positive, got {o.lr}")
-    if not 0 <= o.saturation_jitter <= 1:
-        raise TrainError(f"saturation_jitter must be in [0, 1], got {o.saturation_jitter}")
+    for name in ("saturation_jitter", "contrast_jitter"):
+        if not 0 <= getattr(o, name) <= 1:
+            raise TrainError(f"{name} must be in [0, 1], got {getattr(o, name)}")
     loss_weights(o)
     if o.crop % 4 or o.crop < min_crop(o, config):
         raise TrainError(f"crop must be a multiple of 4 and at least {min_crop(o, config)} for {o.stage}, got {o.crop}")
@@ -159,11 +161,11 @@ def _check(options: TrainOptions, config: ModelConfig) -> None:
 
 
 def _dataset(options: TrainOptions, seed: int, flips: bool = True, jitter: bool = False) -> Dataset:
-    """The stage's data; `jitter` (training batches only) applies the saturation jitter."""
-    saturation = options.saturation_jitter if jitter else 0.0
+    """The stage's data; `jitter` (training batches only) applies the saturation and contrast jitter."""
+    looks = Jitter(options.saturation_jitter, options.contrast_jitter) if jitter else Jitter()
     if options.pairs is not None:
-        return open_pairs(options.pairs, options.crop, flips, seed, saturation)
-    return OnlineDataset(str(options.online), options.preset, options.crop, flips, seed, saturation)
+        return open_pairs(options.pairs, options.crop, flips, seed, looks)
+    return OnlineDataset(str(options.online), options.preset, options.crop, flips, seed, looks)
 
 
 def _to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:

@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 from degrade.dataset import Settings, generate  # noqa: E402
 from degrade.presets import load_preset  # noqa: E402
 from degrade.sources import SourceError, open_source  # noqa: E402
-from restore.data import DataError, FolderDataset, OnlineDataset, PairsDataset  # noqa: E402
+from restore.data import DataError, FolderDataset, Jitter, OnlineDataset, PairsDataset, saturate, stretch  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +106,7 @@ def _luma_chroma(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_saturation_jitter_scales_both_sides_of_a_pair_alike(pairs: Path) -> None:
     plain = PairsDataset(pairs, crop=32, seed=1)
-    jittered = PairsDataset(pairs, crop=32, seed=1, saturation=0.5)
+    jittered = PairsDataset(pairs, crop=32, seed=1, jitter=Jitter(saturation=0.5))
     scales = []
     for i in range(len(plain)):
         a, b = plain[i], jittered[i]
@@ -125,12 +125,51 @@ def test_saturation_jitter_scales_both_sides_of_a_pair_alike(pairs: Path) -> Non
     assert scales and all(np.exp(-0.5) - 0.05 <= s <= np.exp(0.5) + 0.05 for s in scales)
     assert max(scales) - min(scales) > 0.1, "each sample draws its own scale"
     with pytest.raises(DataError, match="saturation jitter must be in"):
-        PairsDataset(pairs, crop=32, saturation=1.5)
+        Jitter(saturation=1.5)
+    with pytest.raises(DataError, match="contrast jitter must be in"):
+        Jitter(contrast=-0.5)
 
 
-def test_online_saturation_jitter_changes_the_clean_photo_before_damage(photo_dir: Path) -> None:
+def test_contrast_jitter_maps_both_sides_of_a_pair_by_one_affine_map(pairs: Path) -> None:
+    plain = PairsDataset(pairs, crop=32, seed=1)
+    jittered = PairsDataset(pairs, crop=32, seed=1, jitter=Jitter(contrast=0.5))
+    slopes = []
+    for i in range(len(plain)):
+        a, b = plain[i], jittered[i]
+        assert torch.equal(a["mask"], b["mask"])
+        fits = []
+        for side in ("clean", "degraded"):
+            x, y = ((t + 1) * 127.5 for t in (a[side], b[side]))
+            inside = (y > 2) & (y < 253)  # values pushed past 0 or 255 are clipped
+            if int(inside.sum()) < 200 or float(x[inside].std()) < 10:
+                break
+            slope, offset = np.polyfit(x[inside].numpy(), y[inside].numpy(), 1)
+            fits.append((slope, offset))
+        if len(fits) == 2:  # one map on both sides: same slope and the same fixed point
+            assert fits[0][0] == pytest.approx(fits[1][0], abs=0.03)
+            assert fits[0][1] == pytest.approx(fits[1][1], abs=4.0)
+            slopes.append(fits[0][0])
+    assert slopes and all(np.exp(-0.5) - 0.03 <= s <= np.exp(0.5) + 0.03 for s in slopes)
+    assert max(slopes) - min(slopes) > 0.1, "each sample draws its own scale"
+
+
+def test_jitter_draws_saturation_then_contrast_from_the_sample_stream() -> None:
+    image = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    (out,) = Jitter(saturation=0.3, contrast=0.4)(np.random.default_rng(7), image)
+    replay = np.random.default_rng(7)
+    saturated = saturate(image, float(np.exp(replay.uniform(-0.3, 0.3))))
+    scale = float(np.exp(replay.uniform(-0.4, 0.4)))
+    pivot = float((saturated.astype(np.float32) @ np.float32([0.299, 0.587, 0.114])).mean())
+    np.testing.assert_array_equal(out, stretch(saturated, scale, pivot))
+    # Saturation alone draws exactly what it drew before contrast existed: old runs replay unchanged.
+    (alone,) = Jitter(saturation=0.3)(np.random.default_rng(7), image)
+    np.testing.assert_array_equal(alone, saturated)
+    assert Jitter()(np.random.default_rng(7), image)[0] is image
+
+
+def test_online_jitter_changes_the_clean_photo_before_damage(photo_dir: Path) -> None:
     plain = OnlineDataset(photo_dir, preset="structured", crop=32, seed=5)
-    jittered = OnlineDataset(photo_dir, preset="structured", crop=32, seed=5, saturation=0.5)
+    jittered = OnlineDataset(photo_dir, preset="structured", crop=32, seed=5, jitter=Jitter(0.5, 0.5))
     changed = [not torch.equal(plain[i]["clean"], jittered[i]["clean"]) for i in range(len(plain))]
     assert any(changed)
     for i in range(len(plain)):  # the damage is drawn after the scale, from the same stream: masks still line up

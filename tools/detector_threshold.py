@@ -26,7 +26,7 @@ from restore.pipeline import Restorer, dilate
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # not an installed package
 from model_card import confusion, detection_scores  # noqa: E402  (the card's metrics, so the two agree)
 
-THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
+THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 
 def evaluate(restorer: Restorer, folder: Path) -> dict[tuple[str, float], np.ndarray]:

@@ -7,7 +7,10 @@ Sources (see ../shared/photo-sources.md in the project notes and docs/model-card
   `HELD_OUT`, which the tests use as an image the shipped weights never saw;
 - Debian packages fetched with `apt-get download` (or taken from `--debs` if already there) and unpacked
   with `dpkg -x`: `opencv-doc` (its example photos, not its logos, charts, calibration boards or the
-  painting), `mate-backgrounds` (the nature folder) and `palapeli-data` (the puzzle photos).
+  painting), `mate-backgrounds` (the nature folder), `palapeli-data` (the puzzle photos), the Ubuntu
+  community photos of `lomiri-wallpapers-16.04` / `-20.04` and the beach of `sddm-theme-maldives`;
+- the raccoon `face` that SciPy bundled until 1.10 (`scipy/misc/face.dat`, bz2-compressed raw RGB), read
+  from the wheel `pip download scipy==1.10.1` fetches (no SciPy is installed or imported from it).
 
 Debian's `plasma-workspace-wallpapers` is deliberately absent: it is the unseen evaluation set of the model
 card (`benchmarks/model_card.py`). Files are copied as they are (no resizing), named `<source>-<name>`, and a
@@ -17,10 +20,16 @@ card (`benchmarks/model_card.py`). Files are copied as they are (no resizing), n
 from __future__ import annotations
 
 import argparse
+import bz2
 import shutil
 import subprocess
+import sys
 import tempfile
+import zipfile
 from pathlib import Path
+
+import cv2
+import numpy as np
 
 from degrade.sources import SAMPLE_PHOTOS, _package_dir
 
@@ -74,6 +83,26 @@ DEBIAN_PHOTOS: dict[str, tuple[str, tuple[str, ...]]] = {
             "YellowFlower.jpg",
         ),
     ),
+    # Ubuntu community wallpaper photos (CC-BY-4.0, CC-BY-SA-4.0, CC0; see the package's copyright file);
+    # the abstract ones, the bokeh pattern and the render are left out.
+    "lomiri-wallpapers-16.04": (
+        "usr/share/backgrounds",
+        (
+            "Bridge_by_Sander_Klootwijk.jpg",
+            "Dragonfly_by_Bolly.jpg",
+            "Picture_0B_by_freespace.jpg",
+            "Picture_1A_by_freespace.jpg",
+            "Wine_by_Jakkub_Mede.jpg",
+            "aitzgorri_by_Aitzol_Berasategi.jpg",
+            "friends_by_Aitzol_Berasategi.jpg",
+            "life_by_Aitzol_Berasategi.jpg",
+            "picosdeeuropa_by_Aitzol_Berasategi.jpg",
+            "seeding_by_Clements_Engelhardt.jpg",
+            "sunset_by_Aitzol_Berasategi.jpg",
+        ),
+    ),
+    "lomiri-wallpapers-20.04": ("usr/share/backgrounds", ("Kleiber_by_Lukas_Baubkus.jpg",)),
+    "sddm-theme-maldives": ("usr/share/sddm/themes/maldives", ("background.jpg",)),
     "palapeli-data": (
         "usr/share/palapeli/collection",
         (
@@ -96,6 +125,26 @@ def unpack(package: str, debs: Path, root: Path) -> Path:
         found = sorted(debs.glob(f"{package}_*.deb"))
     subprocess.run(["dpkg", "-x", str(found[-1]), str(root)], check=True)
     return root
+
+
+#: SciPy's last release with its sample photo inside the package, and the photo's shape.
+SCIPY_FACE = ("scipy==1.10.1", "scipy/misc/face.dat", (768, 1024, 3))
+
+
+def scipy_face(debs: Path, target: Path) -> str:
+    """Write SciPy 1.10's raccoon photo to `target` (PNG) from its wheel, downloaded into `debs` once."""
+    requirement, member, shape = SCIPY_FACE
+    version = requirement.split("==")[1]
+    found = sorted(debs.glob(f"scipy-{version}-*.whl"))
+    if not found:
+        debs.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", requirement]
+        subprocess.run([*command, "-d", str(debs)], check=True)
+        found = sorted(debs.glob(f"scipy-{version}-*.whl"))
+    with zipfile.ZipFile(found[-1]) as wheel:
+        pixels = np.frombuffer(bz2.decompress(wheel.read(member)), np.uint8).reshape(shape)
+    cv2.imwrite(str(target), cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
+    return f"{requirement} wheel /{member}"
 
 
 def collect(out: Path, debs: Path) -> list[tuple[str, str]]:
@@ -122,6 +171,7 @@ def collect(out: Path, debs: Path) -> list[tuple[str, str]]:
             root = unpack(package, debs, Path(tmp) / package)
             for name in names:
                 take(package, root / sub / name, f"Debian {package} /{sub}/{name}")
+    copied.append(("scipy-face.png", scipy_face(debs, out / "scipy-face.png")))
     (out / "SOURCES.txt").write_text("".join(f"{name}\t{origin}\n" for name, origin in copied))
     return copied
 

@@ -36,7 +36,10 @@ parameter was tuned on these photos: NLM_H is the strongest grain of the `old-ph
 (PSNR from the MSE of the masked pixels; SSIM as the mean of the SSIM map over them; images without damage
 have no in-mask value and are left out of that mean). The detector's precision, recall, F1 and IoU pool
 TP/FP/FN over every pixel of a track, for the thresholded probability and for the dilated mask the restorer
-uses. `--timing` restores one wallpaper at 1 and 2 megapixels in a fresh process with 2 torch threads:
+uses; and the same scores with a tolerance of `TOLERANCE` px (a detected pixel that close to damage counts as
+found, a damaged pixel that close to a detection as detected; precision and recall each from its own side, F1
+their harmonic mean), the convention of thin-structure benchmarks (crack and edge detection), where a
+one-pixel offset of a 1-2 px scratch is not a miss. The goal is judged on the strict pixel score. `--timing` restores one wallpaper at 1 and 2 megapixels in a fresh process with 2 torch threads:
 median seconds of 3 runs after a warm-up, and the process's peak resident memory (`ru_maxrss`, in MB of 10^6
 bytes, torch and the weights included). A goals table puts the issue's targets beside the measurements.
 
@@ -116,6 +119,8 @@ TIMING_SIZES = {"1 MP": (1155, 866), "2 MP": (1633, 1225)}
 TIMING_RUNS = 3
 PICTURES = 3
 TILE_WIDTH = 300
+#: Distance in px within which a detection and a damaged pixel match for the tolerant detector scores.
+TOLERANCE = 2
 
 
 @dataclass(frozen=True)
@@ -304,15 +309,45 @@ def detection_scores(counts: np.ndarray) -> dict[str, float]:
     }
 
 
+def tolerant_counts(truth: np.ndarray, predicted: np.ndarray, radius: int = TOLERANCE) -> np.ndarray:
+    """Pixel counts [detections near damage, detections away from it, damage near a detection, damage away
+    from any] of bool masks, "near" meaning within a disc of `radius` px."""
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+    def near(mask: np.ndarray) -> np.ndarray:
+        return cv2.dilate(mask.astype(np.uint8), disc).astype(bool)
+
+    near_truth, near_predicted = near(truth), near(predicted)
+    return np.array(
+        [
+            np.count_nonzero(predicted & near_truth),
+            np.count_nonzero(predicted & ~near_truth),
+            np.count_nonzero(truth & near_predicted),
+            np.count_nonzero(truth & ~near_predicted),
+        ]
+    )
+
+
+def tolerant_scores(counts: np.ndarray) -> dict[str, float]:
+    """Precision, recall and F1 from pooled `tolerant_counts` (nan where a ratio has nothing to divide)."""
+    hit, stray, found, missed = (int(c) for c in counts)
+    precision = hit / (hit + stray) if hit + stray else float("nan")
+    recall = found / (found + missed) if found + missed else float("nan")
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else float("nan")
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
 # --- evaluation
 
 
 @dataclass
 class Results:
-    """Per-image metrics by (track, method), pooled detector counts by (track, mask kind), picture cases."""
+    """Per-image metrics by (track, method), pooled detector counts by (track, mask kind) (`confusion`) and
+    their tolerant counterparts (`tolerant_counts`), picture cases."""
 
     metrics: dict[tuple[str, str], list[dict[str, float]]]
     detector: dict[tuple[str, str], np.ndarray]
+    tolerant: dict[tuple[str, str], np.ndarray]
     pictures: list[tuple[Case, dict[str, np.ndarray]]]
 
     def summary(self, track: str) -> dict[str, dict[str, float]]:
@@ -339,7 +374,7 @@ def evaluate(restorer: Restorer, label: str, suite: list[Case], progress: bool =
     """Run every method on every case and collect metrics, detector counts and the picture cases' outputs."""
     from restore.pipeline import THRESHOLD, dilate
 
-    results = Results({}, {}, [])
+    results = Results({}, {}, {}, [])
     shown = picture_cases(suite, PICTURES)
     for index, case in enumerate(suite):
         started = time.perf_counter()
@@ -353,6 +388,8 @@ def evaluate(restorer: Restorer, label: str, suite: list[Case], progress: bool =
         for kind, predicted in (("thresholded", thresholded), ("dilated", detected)):
             counts = results.detector.setdefault((case.track, kind), np.zeros(3, np.int64))
             counts += confusion(case.mask, predicted)
+            near = results.tolerant.setdefault((case.track, kind), np.zeros(4, np.int64))
+            near += tolerant_counts(case.mask, predicted)
         if index in shown:
             results.pictures.append((case, outputs))
         if progress:
@@ -423,10 +460,12 @@ def goals_table(results: Results, label: str, timings: Mapping[str, Mapping[str,
     main = results.summary(TRACKS[0])
     margin = main[label]["psnr"] - main[results.best_classical()]["psnr"]
     f1 = detection_scores(results.detector[(TRACKS[1], "thresholded")])["f1"]
+    near = tolerant_scores(results.tolerant[(TRACKS[1], "thresholded")])["f1"]
     rows = [
         (f"PSNR over the best classical pipeline, `{TRACKS[0]}`", f"≥ {GOALS['margin']:.0f} dB", f"{margin:+.2f} dB",
          margin >= GOALS["margin"]),
-        (f"detector F1 (thresholded), `{TRACKS[1]}`", f"≥ {GOALS['f1']}", f"{f1:.3f}", f1 >= GOALS["f1"]),
+        (f"detector F1 (thresholded), `{TRACKS[1]}`", f"≥ {GOALS['f1']}",
+         f"{f1:.3f} (within {TOLERANCE} px: {near:.3f})", f1 >= GOALS["f1"]),
     ]  # fmt: skip
     if timings is not None:
         one = timings["1 MP"]
@@ -441,10 +480,14 @@ def goals_table(results: Results, label: str, timings: Mapping[str, Mapping[str,
 
 
 def detector_table(results: Results) -> list[str]:
-    lines = ["| track | mask | precision | recall | F1 | IoU |", "|---|---|---:|---:|---:|---:|"]
+    lines = [
+        f"| track | mask | precision | recall | F1 | IoU | precision ≤ {TOLERANCE} px | recall ≤ {TOLERANCE} px "
+        f"| F1 ≤ {TOLERANCE} px |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for (track, kind), counts in results.detector.items():
-        scores = detection_scores(counts)
-        lines.append(f"| {track} | {kind} | " + " | ".join(_number(scores[k], 3) for k in scores) + " |")
+        scores = [*detection_scores(counts).values(), *tolerant_scores(results.tolerant[(track, kind)]).values()]
+        lines.append(f"| {track} | {kind} | " + " | ".join(_number(score, 3) for score in scores) + " |")
     return lines
 
 
@@ -525,7 +568,8 @@ def render_report(
     lines += [
         "## Scratch detector",
         "",
-        "Pixels pooled over each track; `dilated` is the mask the restorer's mapping and the inpainting use.",
+        "Pixels pooled over each track; `dilated` is the mask the restorer's mapping and the inpainting use; "
+        f"the last three columns count a match within {TOLERANCE} px.",
         "",
         *detector_table(results),
         "",

@@ -60,6 +60,24 @@ def test_detection_scores_pool_counts():
     assert math.isnan(mc.detection_scores(np.array([0, 0, 0]))["f1"])
 
 
+def test_tolerant_scores_forgive_an_offset_within_the_tolerance_only():
+    truth = np.zeros((20, 20), bool)
+    truth[:, 10] = True  # a one-pixel vertical scratch
+    for shift, matched in ((1, True), (mc.TOLERANCE, True), (mc.TOLERANCE + 1, False)):
+        predicted = np.roll(truth, shift, axis=1)
+        assert mc.detection_scores(mc.confusion(truth, predicted))["f1"] == 0
+        scores = mc.tolerant_scores(mc.tolerant_counts(truth, predicted))
+        expected = 1.0 if matched else 0.0
+        assert (scores["precision"], scores["recall"]) == (expected, expected)
+    # Precision and recall come from their own sides: a detection twice as wide finds all, half of it stray.
+    wide = np.zeros_like(truth)
+    wide[:, 10 : 10 + 2 * (mc.TOLERANCE + 1)] = True
+    counts = mc.tolerant_counts(truth, wide)
+    assert counts.tolist() == [20 * (mc.TOLERANCE + 1), 20 * (mc.TOLERANCE + 1), 20, 0]
+    assert mc.tolerant_scores(counts) == pytest.approx({"precision": 0.5, "recall": 1.0, "f1": 2 / 3})
+    assert math.isnan(mc.tolerant_scores(np.zeros(4, np.int64))["f1"])
+
+
 def test_classical_pipelines_keep_the_shape_and_inpaint_only_the_mask():
     _, noisy, _ = pair()
     mask = np.zeros(noisy.shape[:2], bool)

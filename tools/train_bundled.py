@@ -32,7 +32,9 @@ BIN = Path(sys.executable).parent
 
 #: (stage, pairs folder, steps, batch, crop, extra options): the recipe, with the paper's Adam schedule. The
 #: detector sees 256 px crops (4 per batch) so that long scratches and their surroundings fit in one crop, and
-#: adds a Dice term to its focal loss (thin scratches are ~1 % of the pixels). Each round trains side by side.
+#: adds a Dice term to its focal loss (thin scratches are ~1 % of the pixels). The mapping sees 192 px crops (4 per
+#: batch, about the pixels of 8 x 128 px): its global context and nonlocal block work over the whole photo at
+#: inference, so a crop should hold more of one. Each round trains side by side.
 JITTER = ("--saturation-jitter", "0.4", "--contrast-jitter", "0.2")
 ROUNDS = (
     (
@@ -40,7 +42,7 @@ ROUNDS = (
         ("vae-b", "pairs-old", 2500, 8, 128, JITTER),
     ),
     (
-        ("mapping", "pairs-old", 2500, 8, 128, JITTER),
+        ("mapping", "pairs-old", 2500, 4, 192, JITTER),
         ("detector", "pairs-scratch", 4000, 4, 256, ("--loss-weight", "dice=1")),
     ),
 )

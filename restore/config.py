@@ -56,8 +56,11 @@ class MappingConfig:
     the convolutions only learn the restoration, not to carry every detail through; without it the `small`
     mapping, trained on CPU, repainted whole photos at ~22 dB. `global_context`: the photo's per-channel
     latent statistics (mean and spread over valid positions) are fed to every position, since fading and
-    colour casts are global and a stack of 3x3 convs sees only a neighbourhood. Both are Patina's additions
-    to the paper's T and off in `paper`.
+    colour casts are global and a stack of 3x3 convs sees only a neighbourhood. `context_film`: the context
+    also reads each channel's 2nd and 98th percentiles (black and white points) and scales and shifts the
+    features (FiLM) instead of adding a bias, since undoing a fade is a gain and an offset
+    (`restore.nets.mapping.GlobalContext`). All three are Patina's additions to the paper's T and off in
+    `paper`.
     """
 
     latent: int = 64
@@ -71,6 +74,7 @@ class MappingConfig:
     norm: bool = True
     skip: bool = False
     global_context: bool = False
+    context_film: bool = False
 
 
 @dataclass(frozen=True)

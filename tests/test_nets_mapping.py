@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -15,6 +16,7 @@ from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 from restore.config import model_config  # noqa: E402
 from restore.nets.attention import PartialNonLocal, downsample_mask, masked_attention  # noqa: E402
+from restore.nets import mapping as mapping_module  # noqa: E402
 from restore.nets.mapping import GlobalContext, Mapping  # noqa: E402
 
 TINY = model_config("tiny").mapping
@@ -233,9 +235,13 @@ def test_fit_skip_recovers_an_affine_map():
         Mapping(TINY).fit_skip(source, target)
 
 
-def test_global_context_reads_valid_positions_only():
+@pytest.mark.parametrize("film", [False, True])
+def test_global_context_reads_valid_positions_only(film: bool):
     torch.manual_seed(19)
-    context = GlobalContext(4)
+    context = GlobalContext(4, film=film)
+    if film:  # it starts as the identity; a trained one modulates
+        assert torch.equal(context(torch.ones(1, 4, 3, 3) * 2), torch.ones(1, 4, 3, 3) * 2)
+        torch.nn.init.normal_(context.mlp[-1].weight, std=0.3)
     x = torch.randn(2, 4, 6, 6)
     hole = torch.zeros(2, 1, 6, 6)
     hole[:, :, :3] = 1
@@ -248,3 +254,29 @@ def test_global_context_reads_valid_positions_only():
     shifted = context(x + 1)
     assert not torch.allclose(shifted - 1, context(x), atol=1e-3)
     assert torch.allclose(context(x, torch.ones_like(hole)), context(x), atol=1e-6)
+
+
+def test_film_context_quantiles_are_those_of_the_valid_positions(monkeypatch: pytest.MonkeyPatch):
+    gen = torch.Generator().manual_seed(20)
+    x = torch.randn(2, 3, 9, 11, generator=gen, dtype=torch.float64)
+    valid = torch.rand(2, 1, 9, 11, generator=gen) < 0.6
+    for positions in (mapping_module.QUANTILE_POSITIONS, 25):  # every position, then an even stride of them
+        monkeypatch.setattr(mapping_module, "QUANTILE_POSITIONS", positions)
+        step = -(-99 // positions)
+        found = mapping_module._quantiles(x, valid)
+        for n in range(2):
+            for c in range(3):
+                kept = x[n, c].flatten()[::step][valid[n, 0].flatten()[::step]].numpy()
+                for level, value in zip(mapping_module.CONTEXT_QUANTILES, found, strict=True):
+                    assert value[n, c, 0, 0].item() == pytest.approx(float(np.quantile(kept, level)))
+
+
+def test_film_mapping_trains_every_parameter():
+    torch.manual_seed(21)
+    mapping = Mapping(replace(SKIPPED, context_film=True))
+    torch.nn.init.normal_(mapping.narrow[-1][0].weight, std=0.3)
+    torch.nn.init.normal_(mapping.context.mlp[-1].weight, std=0.3)
+    torch.nn.init.normal_(mapping.block.out.weight, std=0.3)
+    mapping(torch.randn(2, TINY.latent, 8, 8), hole_mask(2, (32, 32), seed=22)).square().mean().backward()
+    for name, param in mapping.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name

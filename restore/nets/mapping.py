@@ -22,29 +22,63 @@ def widths(config: MappingConfig) -> list[int]:
     return [*steps, config.width]
 
 
+#: Quantiles of each channel that the FiLM context reads (its black and white points), and the most positions
+#: it sorts for them: larger latents are sampled at an even stride, which keeps big photos cheap.
+CONTEXT_QUANTILES = (0.02, 0.98)
+QUANTILE_POSITIONS = 65536
+
+
+def _quantiles(x: torch.Tensor, valid: torch.Tensor) -> list[torch.Tensor]:
+    """`CONTEXT_QUANTILES` of each channel of x (N, C, h, w) over its `valid` positions (N, 1, h, w, bool, at
+    least one per sample): one (N, C, 1, 1) tensor per quantile."""
+    flat, keep = x.flatten(2), valid.flatten(2)
+    step = -(-flat.shape[-1] // QUANTILE_POSITIONS)
+    flat, keep = flat[..., ::step], keep[..., ::step]
+    levels = torch.tensor(CONTEXT_QUANTILES, dtype=x.dtype, device=x.device)
+    values = torch.nanquantile(flat.masked_fill(~keep, float("nan")), levels, dim=-1)  # (Q, N, C)
+    return [level[..., None, None] for level in values]
+
+
 class GlobalContext(nn.Module):
-    """x + MLP(mean, std of x over valid positions): every position learns the photo's global statistics.
+    """Every position learns the photo's global statistics over valid positions: x + MLP(mean, std), or with
+    `film`, x * (1 + a) + b with (a, b) = MLP(mean, std, 2nd and 98th percentiles).
 
     Fading and colour casts are one transform of the whole print; to undo them a position needs the
     photo's statistics, which a stack of 3x3 convolutions cannot see. Hole positions (scratch, tear) are
     left out of the statistics when a mask is given, unless everything is a hole. The mapping runs on the
     whole latent at inference (never tiled), so every position sees the same statistics.
+
+    `film` (feature-wise linear modulation, Perez et al. 2018): undoing a fade is a gain and an offset, which
+    an added bias cannot apply to features of every level; the percentiles are the black and white points
+    that tell a faded print (lifted blacks, dull highlights) from a photo that is merely low in contrast, and
+    which mean and spread hide. Its last layer starts at zero, so the block starts as the identity.
     (N, C, h, w), optional hole map (N, 1, h, w) in {0, 1} -> (N, C, h, w).
     """
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, film: bool = False) -> None:
         super().__init__()
+        self.film = film
+        statistics, outputs = (4, 2) if film else (2, 1)
         self.mlp = nn.Sequential(
-            nn.Conv2d(2 * channels, channels, 1), nn.ReLU(inplace=True), nn.Conv2d(channels, channels, 1)
+            nn.Conv2d(statistics * channels, channels, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels, outputs * channels, 1),
         )
+        if film:
+            nn.init.zeros_(self.mlp[-1].weight)
+            nn.init.zeros_(self.mlp[-1].bias)
 
     def forward(self, x: torch.Tensor, hole: torch.Tensor | None = None) -> torch.Tensor:
         weight = torch.ones_like(x[:, :1]) if hole is None else 1 - hole
         weight = torch.where(weight.sum((2, 3), keepdim=True) > 0, weight, torch.ones_like(weight))
+        valid = weight > 0
         weight = weight / weight.sum((2, 3), keepdim=True)
         mean = (x * weight).sum((2, 3), keepdim=True)
         std = (((x - mean) ** 2 * weight).sum((2, 3), keepdim=True) + 1e-6).sqrt()
-        return x + self.mlp(torch.cat([mean, std], 1))
+        if not self.film:
+            return x + self.mlp(torch.cat([mean, std], 1))
+        scale, shift = self.mlp(torch.cat([mean, std, *_quantiles(x, valid)], 1)).chunk(2, 1)
+        return x * (1 + scale) + shift
 
 
 class Mapping(nn.Module):
@@ -57,7 +91,8 @@ class Mapping(nn.Module):
     the variant for photos without scratches; a mask with no holes gives the same result, since the block
     is the identity outside holes. Returns (N, latent, h, w), to decode with VAE B.
 
-    With `config.global_context` a `GlobalContext` follows the widening convs; with `config.skip` a linear
+    With `config.global_context` a `GlobalContext` (with `config.context_film`, its modulating form) follows
+    the widening convs; with `config.skip` a linear
     1x1 path from z is added outside holes and the last conv starts at zero (see `MappingConfig` for why).
     """
 
@@ -80,7 +115,7 @@ class Mapping(nn.Module):
             *(conv_norm_act(a, b, 3, norm=norm) for a, b in pairs[:-1]),
             conv_norm_act(*pairs[-1], 3, norm=False, act=None),
         )
-        self.context = GlobalContext(config.width) if config.global_context else None
+        self.context = GlobalContext(config.width, config.context_film) if config.global_context else None
         self.skip = nn.Conv2d(config.latent, config.latent, 1) if config.skip else None
         if self.skip is not None:
             last = self.narrow[-1][0]

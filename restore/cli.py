@@ -70,7 +70,9 @@ def cli() -> None:
 @click.option(
     "--pairs",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Training data: a degrade-gen output folder (either --format: folder or shards).",
+    multiple=True,
+    help="Training data: a degrade-gen output folder (either --format: folder or shards); repeat it to train "
+    "on several folders as one.",
 )
 @click.option(
     "--online",
@@ -166,7 +168,7 @@ def train(ctx: click.Context, stage: str, **params: Any) -> None:
     pairs, online, out = params.pop("pairs"), params.pop("online"), params.pop("out")
     if out is None:
         _fail("missing option --out: the run folder to train into")
-    if (pairs is None) == (online is None):
+    if bool(pairs) == (online is not None):
         _fail("give the training data as either --pairs DIR (degrade-gen output) or --online SRC")
     if online is None and ctx.get_parameter_source("preset") is not ParameterSource.DEFAULT:
         _fail("--preset is the degradation recipe of --online data; --pairs were degraded already")
@@ -175,7 +177,7 @@ def train(ctx: click.Context, stage: str, **params: Any) -> None:
     for name in ("vae_a", "vae_b"):
         if params[name] is not None and stage != "mapping":
             _fail(f"--{name.replace('_', '-')} picks a VAE for the mapping stage: use it with `restore train mapping`")
-    params.update(out=out, pairs=pairs, online=None if online is None else Path(online))
+    params.update(out=out, pairs=tuple(pairs) or None, online=None if online is None else Path(online))
     params["progress"] = not params.pop("quiet")
     params["loss_weights"] = tuple(_loss_weight(text) for text in params["loss_weights"])
     for name in STAGES if stage == "all" else (stage,):

@@ -2,7 +2,8 @@
 
 - `PairsDataset`: `degrade-gen` output on disk (clean/, degraded/, mask/, manifest.jsonl).
 - `ShardsDataset`: `degrade-gen --format shards` output (tar shards), the same samples in the same order;
-  `open_pairs` picks one of the two from the folder's dataset.json.
+  `open_pairs` picks one of the two from the folder's dataset.json, and concatenates several folders (say
+  renders of two presets, so that a model learns how strong the damage is rather than one strength).
 - `OnlineDataset`: clean photos degraded on the fly by `degrade` (an endless supply of new damage).
 - `FolderDataset`: unpaired photos, e.g. real old photos for VAE A.
 
@@ -32,7 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
 from degrade import Degrader
 from degrade.ops.base import luminance
@@ -263,14 +264,30 @@ def _layout_is_shards(root: Path) -> bool:
         raise DataError(str(exc)) from None
 
 
+class ConcatPairs(ConcatDataset):
+    """Several pair datasets as one, in the given order; `set_epoch` reaches each of them."""
+
+    def set_epoch(self, epoch: int) -> None:
+        for dataset in self.datasets:
+            dataset.set_epoch(epoch)
+
+
 def open_pairs(
-    root: str | Path,
+    root: str | Path | Sequence[str | Path],
     crop: int = 256,
     flips: bool = True,
     seed: int = 0,
     jitter: Jitter = Jitter(),  # noqa: B008 (frozen)
-) -> _Pairs:
-    """The dataset of a `degrade-gen` output folder, whichever its layout (its dataset.json says)."""
+) -> _Pairs | ConcatPairs:
+    """The dataset of a `degrade-gen` output folder, whichever its layout (its dataset.json says), or of
+    several folders one after the other (each sample keeps the crops it would get alone)."""
+    if not isinstance(root, (str, Path)):
+        roots = list(root)
+        if not roots:
+            raise DataError("no pairs folder given")
+        if len(roots) > 1:
+            return ConcatPairs([open_pairs(one, crop, flips, seed, jitter) for one in roots])
+        root = roots[0]
     dataset = ShardsDataset if _layout_is_shards(Path(root)) else PairsDataset
     return dataset(root, crop, flips, seed, jitter)
 

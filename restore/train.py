@@ -56,7 +56,7 @@ class TrainOptions:
     stage: str  # "vae-a" | "vae-b" | "mapping" | "detector"
     out: Path  # the run folder (runs/x); the stage writes into out / stage
     config: str = "small"  # preset name of restore.config (or a path to a JSON/TOML config file)
-    pairs: Path | None = None  # degrade-gen output folder (folder or shards layout)
+    pairs: Path | tuple[Path, ...] | None = None  # degrade-gen output folder(s) (folder or shards layout); several are concatenated
     online: Path | None = None  # a degrade source (folder or "sample") degraded on the fly instead of pairs
     preset: str = "old-photo"  # degrade preset for online data
     saturation_jitter: float = 0.0  # chroma scale of the clean photos, log-uniform in exp(+-x) (restore.data)
@@ -130,7 +130,7 @@ def _check(options: TrainOptions, config: ModelConfig) -> None:
     o = options
     if o.stage not in stages.STAGES:
         raise TrainError(f"unknown stage {o.stage!r} (stages: {', '.join(stages.STAGES)})")
-    if (o.pairs is None) == (o.online is None):
+    if bool(o.pairs) == (o.online is not None):
         raise TrainError("give the training data as either pairs (degrade-gen output) or online (a photo source)")
     if o.real_old is not None and o.stage != "vae-a":
         raise TrainError(f"real_old feeds VAE A's latent discriminator; stage {o.stage} does not use it")
@@ -163,9 +163,16 @@ def _check(options: TrainOptions, config: ModelConfig) -> None:
 def _dataset(options: TrainOptions, seed: int, flips: bool = True, jitter: bool = False) -> Dataset:
     """The stage's data; `jitter` (training batches only) applies the saturation and contrast jitter."""
     looks = Jitter(options.saturation_jitter, options.contrast_jitter) if jitter else Jitter()
-    if options.pairs is not None:
+    if options.pairs:
         return open_pairs(options.pairs, options.crop, flips, seed, looks)
     return OnlineDataset(str(options.online), options.preset, options.crop, flips, seed, looks)
+
+
+def _json_safe(value: Any) -> Any:
+    """Option values for a checkpoint's JSON: paths as strings, tuples as lists."""
+    if isinstance(value, Path):
+        return str(value)
+    return [_json_safe(v) for v in value] if isinstance(value, (tuple, list)) else value
 
 
 def _to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -411,7 +418,7 @@ class Trainer:
             "step": self.step,
             "stage": self.options.stage,
             "config": self.config.to_dict(),
-            "options": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self.options).items()},
+            "options": {k: _json_safe(v) for k, v in asdict(self.options).items()},
             "weights": asdict(self.stage.weights),
             "vaes": self.vaes,
             "state": state,

@@ -109,7 +109,7 @@ def test_train_builds_the_options(stage: str, calls: list[TrainOptions], tmp_pat
         stage=stage,
         out=tmp_path / "run",
         config="tiny",
-        pairs=tmp_path / "pairs",
+        pairs=(tmp_path / "pairs",),
         real_old=tmp_path / "old" if stage == "vae-a" else None,
         vae_a=tmp_path / "a" if stage == "mapping" else None,
         vae_b=tmp_path / "b" if stage == "mapping" else None,
@@ -129,6 +129,12 @@ def test_train_builds_the_options(stage: str, calls: list[TrainOptions], tmp_pat
     assert calls == [expected]
     checkpoint = tmp_path / "run" / stage / "checkpoint-00000007.safetensors"
     assert output == f"{stage}: step 7, losses l1 0.125 kl 2, validation psnr 21.46, 0.5 s/step -> {checkpoint}\n"
+
+
+def test_train_takes_several_pairs_folders(calls: list[TrainOptions], tmp_path: Path) -> None:
+    code, output = run_cli("train", "mapping", "--pairs", tmp_path / "a", "--pairs", tmp_path / "b", "--out", tmp_path)
+    assert code == 0, output
+    assert calls[0].pairs == (tmp_path / "a", tmp_path / "b")
 
 
 def test_train_defaults_are_the_library_defaults(calls: list[TrainOptions], tmp_path: Path) -> None:

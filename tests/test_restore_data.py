@@ -13,7 +13,16 @@ torch = pytest.importorskip("torch")
 from degrade.dataset import Settings, generate  # noqa: E402
 from degrade.presets import load_preset  # noqa: E402
 from degrade.sources import SourceError, open_source  # noqa: E402
-from restore.data import DataError, FolderDataset, Jitter, OnlineDataset, PairsDataset, saturate, stretch  # noqa: E402
+from restore.data import (  # noqa: E402
+    DataError,
+    FolderDataset,
+    Jitter,
+    OnlineDataset,
+    PairsDataset,
+    open_pairs,
+    saturate,
+    stretch,
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +60,25 @@ def test_same_batches_with_workers_and_new_crops_each_epoch(pairs: Path) -> None
     dataset.set_epoch(1)
     moved = batches(dataset, 0)
     assert not all(torch.equal(a["clean"], b["clean"]) for a, b in zip(serial, moved, strict=True))
+
+
+def test_several_folders_are_one_dataset_whose_samples_keep_their_crops(photo_dir: Path, pairs: Path, tmp_path: Path):
+    other = tmp_path / "other"
+    settings = Settings(json.dumps(load_preset("old-photo")), seed=4, repeats=1, size=64)
+    assert generate(open_source(str(photo_dir)), other, settings, jobs=1, progress=False).written == 5
+    both = open_pairs([pairs, other], crop=32, seed=1)
+    alone = [PairsDataset(pairs, crop=32, seed=1), PairsDataset(other, crop=32, seed=1)]
+    assert open_pairs([pairs], crop=32, seed=1).ids == alone[0].ids  # one folder: the plain dataset
+    for epoch in (0, 1):
+        both.set_epoch(epoch)
+        for dataset in alone:
+            dataset.set_epoch(epoch)
+        expected = [dataset[i] for dataset in alone for i in range(len(dataset))]
+        assert len(both) == len(expected) == 15
+        for i, sample in enumerate(expected):
+            assert both[i]["id"] == sample["id"] and torch.equal(both[i]["degraded"], sample["degraded"])
+    with pytest.raises(DataError, match="no pairs folder"):
+        open_pairs([])
 
 
 def test_pairs_refuse_a_manifest_that_leaves_the_folder(pairs: Path, tmp_path: Path) -> None:

@@ -81,6 +81,12 @@ def run(pairs: Path, photo_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
     return out, summaries
 
 
+def test_several_pairs_folders_train_as_one(pairs: Path, tmp_path: Path) -> None:
+    summary = train(options(tmp_path, (pairs, pairs), "detector", steps=1))
+    meta = json.loads(Path(summary["checkpoint"]).with_suffix(".json").read_text())
+    assert meta["options"]["pairs"] == [str(pairs), str(pairs)]
+
+
 @pytest.mark.parametrize("stage", ORDER)
 def test_each_stage_writes_checkpoints_log_and_sample_grids(run: tuple[Path, dict], stage: str) -> None:
     out, summaries = run

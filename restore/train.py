@@ -220,6 +220,15 @@ def write_grid(path: Path, columns: list[Tensor], gap: int = 2) -> None:
     atomic_write(path, encode_png(grid))
 
 
+def _as_loaded(config: Any) -> Any:
+    """A checkpoint's stored config as this code reads it: fields added since it was written take their
+    defaults (the behaviour the checkpoint was trained with), so adding an option keeps old runs resumable."""
+    try:
+        return ModelConfig.from_dict(config).to_dict()
+    except ConfigError:
+        return config
+
+
 def _rank_seed(seed: int, rank: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, rank, step]).generate_state(1)[0])
 
@@ -296,7 +305,7 @@ class Trainer:
         name, tensors, meta = _read(self.folder)
         if meta.get("stage") != o.stage:
             raise TrainError(f"{self.folder / name}: a {meta.get('stage')} checkpoint, not {o.stage}")
-        difference = first_difference(meta.get("config"), self.config.to_dict())
+        difference = first_difference(_as_loaded(meta.get("config")), self.config.to_dict())
         if difference:
             raise TrainError(f"{self.folder}: trained with another config ({difference}); resume with the same config")
         if meta["step"] > o.steps:

@@ -196,6 +196,17 @@ def test_resume_is_bit_exact(pairs: Path, photo_dir: Path, tmp_path: Path) -> No
     assert strip[0] == strip[1] and [r["lr"] for r in strip[0] if "lr" in r] == [2e-4, 2e-4, 2e-4, 1e-4]
 
 
+def test_a_run_from_before_a_config_field_existed_resumes(pairs: Path, tmp_path: Path) -> None:
+    # Checkpoints written before mapping.context_film existed lack it; they were trained without it (the
+    # default), so they resume, while a checkpoint that differs in a field it does have is still refused.
+    summary = train(options(tmp_path, pairs, "detector", steps=1))
+    sidecar = Path(summary["checkpoint"]).with_suffix(".json")
+    meta = json.loads(sidecar.read_text())
+    del meta["config"]["mapping"]["context_film"]
+    sidecar.write_text(json.dumps(meta))
+    assert train(options(tmp_path, pairs, "detector", steps=2, resume=True))["checkpoint"].endswith("00000002.safetensors")
+
+
 def test_resume_and_restart_are_checked(run: tuple[Path, dict], pairs: Path, tmp_path: Path) -> None:
     out, _ = run
     with pytest.raises(TrainError, match="holds a training run already"):

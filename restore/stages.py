@@ -41,6 +41,11 @@ NETWORKS = {"vae-a": "vae", "vae-b": "vae", "mapping": "mapping", "detector": "d
 SECTIONS = {"vae-a": ("vae",), "vae-b": ("vae",), "mapping": ("vae", "mapping"), "detector": ("detector",)}
 """Per stage, the sections of a ModelConfig its network depends on: a stage trained under a config that
 differs elsewhere (say a VAE trained before the mapping gained an option) still fits a model of this one."""
+TRAINED_SECTIONS = {stage: (*sections, "discriminator") for stage, sections in SECTIONS.items()} | {
+    "detector": SECTIONS["detector"]
+}
+"""Per stage, the sections its training state depends on (what a resume must match): its network's, plus
+the discriminator's for the stages trained against one (all but the detector)."""
 BETAS = (0.5, 0.999)  # Adam's, for generators and discriminators alike (pix2pixHD, the official release)
 
 Batch = dict[str, Any]
@@ -389,9 +394,12 @@ class DetectorStage(Stage):
         return mask_metrics(probability, batch["mask"]), [_shown(batch["degraded"]), probability, batch["mask"]]
 
 
-def config_difference(stage: str, a: dict[str, Any], b: dict[str, Any]) -> str:
-    """`first_difference` of two configs' dicts restricted to the `SECTIONS` stage `stage` depends on."""
-    return first_difference({k: a.get(k) for k in SECTIONS[stage]}, {k: b.get(k) for k in SECTIONS[stage]})
+def config_difference(
+    stage: str, a: dict[str, Any], b: dict[str, Any], sections: dict[str, tuple[str, ...]] = SECTIONS
+) -> str:
+    """`first_difference` of two configs' dicts restricted to the sections stage `stage` depends on
+    (`SECTIONS`: its network; `TRAINED_SECTIONS`: its training state)."""
+    return first_difference({k: a.get(k) for k in sections[stage]}, {k: b.get(k) for k in sections[stage]})
 
 
 def build_network(stage: str, config: ModelConfig) -> tuple[str, nn.Module]:

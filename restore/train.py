@@ -39,7 +39,7 @@ from tqdm import tqdm
 from degrade.writer import atomic_write, encode_png
 from restore import checkpoint, distributed, stages
 from restore.checkpoint import CheckpointError
-from restore.config import PRESETS, ConfigError, ModelConfig, first_difference, model_config
+from restore.config import PRESETS, ConfigError, ModelConfig, model_config
 from restore.data import FolderDataset, Jitter, OnlineDataset, open_pairs
 
 VALIDATION_SAMPLES = 4
@@ -306,12 +306,8 @@ class Trainer:
         name, tensors, meta = _read(self.folder)
         if meta.get("stage") != o.stage:
             raise TrainError(f"{self.folder / name}: a {meta.get('stage')} checkpoint, not {o.stage}")
-        stored, current = _as_loaded(meta.get("config")), self.config.to_dict()
-        difference = stages.config_difference(o.stage, stored, current)
-        if o.stage != "detector":  # its discriminators resume too
-            difference = difference or first_difference(
-                stored.get("discriminator"), current["discriminator"], "discriminator"
-            )
+        stored = _as_loaded(meta.get("config"))
+        difference = stages.config_difference(o.stage, stored, self.config.to_dict(), stages.TRAINED_SECTIONS)
         if difference:
             raise TrainError(f"{self.folder}: trained with another config ({difference}); resume with the same config")
         if meta["step"] > o.steps:

@@ -15,8 +15,8 @@ torch = pytest.importorskip("torch")
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 from restore.config import model_config  # noqa: E402
-from restore.nets.attention import PartialNonLocal, downsample_mask, masked_attention  # noqa: E402
 from restore.nets import mapping as mapping_module  # noqa: E402
+from restore.nets.attention import PartialNonLocal, downsample_mask, masked_attention  # noqa: E402
 from restore.nets.mapping import GlobalContext, Mapping  # noqa: E402
 
 TINY = model_config("tiny").mapping

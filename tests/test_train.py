@@ -227,8 +227,8 @@ def test_a_run_from_before_a_config_field_existed_resumes(run: tuple[Path, dict]
 def test_a_stage_resumes_under_a_config_that_differs_only_elsewhere(
     run: tuple[Path, dict], pairs: Path, tmp_path: Path
 ) -> None:
-    # The detector does not depend on the mapping's widths: a preset that changes them keeps it resumable,
-    # while a change in its own section is refused (test_resume_and_restart_are_checked).
+    # The detector does not depend on the mapping's or the VAEs' widths: a preset that changes them keeps it
+    # resumable, while a change in its own section is refused (test_resume_and_restart_are_checked).
     out, config = tmp_path / "run", model_config("tiny").to_dict()
     shutil.copytree(run[0] / "detector", out / "detector")
     config["mapping"]["context_film"] = True
@@ -236,6 +236,13 @@ def test_a_stage_resumes_under_a_config_that_differs_only_elsewhere(
     (tmp_path / "other.json").write_text(json.dumps(config))
     resumed = train(options(out, pairs, "detector", steps=3, config=str(tmp_path / "other.json"), resume=True))
     assert resumed["step"] == 3
+    # VAE B is trained against a discriminator: its widths are part of what a resume must match.
+    shutil.copytree(run[0] / "vae-b", out / "vae-b")
+    config = model_config("tiny").to_dict()
+    config["discriminator"]["base"] = 12
+    (tmp_path / "wider.json").write_text(json.dumps(config))
+    with pytest.raises(TrainError, match=r"another config \(discriminator.base: 8 != 12\)"):
+        train(options(out, pairs, "vae-b", steps=3, config=str(tmp_path / "wider.json"), resume=True))
 
 
 def test_resume_and_restart_are_checked(run: tuple[Path, dict], pairs: Path, tmp_path: Path) -> None:

@@ -108,6 +108,7 @@ def cli() -> None:
 @click.option(
     "--until",
     type=click.IntRange(min=1),
+    metavar="N",
     default=DEFAULTS["until"],
     help="Stop after step N of the STEPS schedule, with a checkpoint; --resume continues (training in chunks).",
 )

@@ -39,9 +39,11 @@ TP/FP/FN over every pixel of a track, for the thresholded probability and for th
 uses; and the same scores with a tolerance of `TOLERANCE` px (a detected pixel that close to damage counts as
 found, a damaged pixel that close to a detection as detected; precision and recall each from its own side, F1
 their harmonic mean), the convention of thin-structure benchmarks (crack and edge detection), where a
-one-pixel offset of a 1-2 px scratch is not a miss. The goal is judged on the strict pixel score. `--timing` restores one wallpaper at 1 and 2 megapixels in a fresh process with 2 torch threads:
-median seconds of 3 runs after a warm-up, and the process's peak resident memory (`ru_maxrss`, in MB of 10^6
-bytes, torch and the weights included). A goals table puts the issue's targets beside the measurements.
+one-pixel offset of a 1-2 px scratch is not a miss. The goal is judged on the strict pixel score.
+
+`--timing` restores one wallpaper at 1 and 2 megapixels in a fresh process with 2 torch threads: median
+seconds of 3 runs after a warm-up, and the process's peak resident memory (`ru_maxrss`, in MB of 10^6 bytes,
+torch and the weights included). A goals table puts the issue's targets beside the measurements.
 
 Writes a Markdown report (`--out`), before/after strips of three suite images (`--images`: the three
 `old-photo` samples with the most ground-truth damage, chosen before any method runs) and prints the main

@@ -224,6 +224,22 @@ def test_a_folder_holding_something_else_is_refused(made: Path, tiny: tuple[Path
         make_suite(definition, open_source(photos), tmp_path / "stuff")
 
 
+def test_the_rendering_versions_are_recorded_and_a_rerun_under_others_is_refused(
+    made: Path, tiny: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cv2
+    import PIL
+
+    engine = json.loads((made / "suite.json").read_text())["engine"]
+    assert engine["numpy"] == np.__version__ and engine["opencv"] == cv2.__version__
+    assert engine["pillow"] == PIL.__version__
+    definition, photos = tiny
+    out = copy_of(made, tmp_path)
+    monkeypatch.setattr("degrade.bench.suite.environment", lambda: {**engine, "opencv": "0.0.0"})
+    with pytest.raises(SuiteError, match="holds another suite .*engine"):
+        make_suite(definition, open_source(photos), out)
+
+
 # --------------------------------------------------------------------------- verify and open
 
 

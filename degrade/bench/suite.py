@@ -33,7 +33,8 @@ every op with its params, replayable with `degrade.replay`, plus the input score
 last. ``files`` maps every file but suite.json to its sha256; ``checksum`` is the sha256 of the lines
 ``"<sha256>  <path>\\n"`` sorted by path (the output of ``sha256sum`` over those files, in that order). The
 bytes, hence the checksum, depend on the photos, the engine version and the versions of the libraries that render
-and encode (OpenCV, NumPy, scikit-image), never on the machine's paths or the worker count.
+and encode (NumPy, OpenCV, Pillow; recorded under "engine", so a checksum that does not reproduce says why), never
+on the machine's paths or the worker count.
 
 A make is resumable: while it runs, ``suite.partial.json`` holds what it is making (definition, engine, source);
 a rerun into the same folder keeps every item whose record.json and files still match, and renders the rest. A
@@ -58,9 +59,9 @@ import numpy as np
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
-import degrade
 from degrade.allocator import keep_freed_memory
 from degrade.bench.metrics import image_scores
+from degrade.cluster import environment
 from degrade.dataset import prepare, sample_id
 from degrade.pipeline import Degrader, is_gray
 from degrade.presets import PresetError, resolve, with_base
@@ -391,7 +392,7 @@ def make_suite(name_or_toml: str | Path, source: Source, out: Path, jobs: int = 
         "format": FORMAT,
         "name": definition["name"],
         "definition": definition,
-        "engine": {"patina": degrade.__version__},
+        "engine": environment(),  # the versions that decide the bytes: a rerun under others is refused
         "source": source.description,
     }
     _open_out(out, identity)

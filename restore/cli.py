@@ -155,6 +155,14 @@ def cli() -> None:
     help="Scale the clean photos' contrast about their mean luma by a log-uniform factor in exp(+-X) (both "
     "sides of a pair), so the model cannot learn that clean means contrasty.",
 )
+@click.option(
+    "--hue-jitter",
+    type=click.FloatRange(0, 180),
+    default=DEFAULTS["hue_jitter"],
+    metavar="DEGREES",
+    help="Turn the clean photos' chroma about their luma by a uniform angle in +-DEGREES (both sides of a "
+    "pair), so the model cannot learn one colour correction for every photo.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train(ctx: click.Context, stage: str, **params: Any) -> None:

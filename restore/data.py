@@ -98,6 +98,19 @@ def stretch(img: np.ndarray, scale: float, pivot: float) -> np.ndarray:
     return np.clip(pivot + scale * (pixels - pivot) + 0.5, 0, 255).astype(np.uint8)
 
 
+#: BT.601 RGB -> (Y, Cb, Cr) without offsets, the basis in which `rotate_hue` turns chroma about luma.
+_YCBCR = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], dtype=np.float64)
+
+
+def rotate_hue(img: np.ndarray, degrees: float) -> np.ndarray:
+    """`img` (H, W, 3) uint8 with its (Cb, Cr) chroma turned by `degrees` about each pixel's BT.601 luma (which
+    stays, as do saturation and gray pixels): a colour cast becomes another cast of the same strength."""
+    angle = np.deg2rad(degrees)
+    turn = np.array([[1, 0, 0], [0, np.cos(angle), -np.sin(angle)], [0, np.sin(angle), np.cos(angle)]])
+    matrix = (np.linalg.inv(_YCBCR) @ turn @ _YCBCR).astype(np.float32)
+    return np.clip(img.astype(np.float32) @ matrix.T + 0.5, 0, 255).astype(np.uint8)
+
+
 def log_uniform(rng: np.random.Generator, spread: float) -> float:
     """A log-uniform scale in [exp(-spread), exp(spread)]."""
     return float(np.exp(rng.uniform(-spread, spread)))
@@ -105,17 +118,19 @@ def log_uniform(rng: np.random.Generator, spread: float) -> float:
 
 @dataclass(frozen=True)
 class Jitter:
-    """Log-uniform spreads of the clean photos' chroma (`saturation`) and contrast (`contrast`), each in [0, 1]
-    (0: off). A sample draws the saturation scale, then the contrast scale, each only when its spread is on,
-    so turning one on leaves the other's draws (and every run without them) unchanged."""
+    """Spreads of the clean photos' chroma (`saturation`, log-uniform, in [0, 1]), contrast (`contrast`, likewise)
+    and hue (`hue`, uniform in +-`hue` degrees, in [0, 180]); 0: off. A sample draws the saturation scale, the
+    contrast scale, then the hue angle, each only when its spread is on, so turning one on leaves the others'
+    draws (and every run without them) unchanged."""
 
     saturation: float = 0.0
     contrast: float = 0.0
+    hue: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("saturation", "contrast"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise DataError(f"{name} jitter must be in [0, 1], got {getattr(self, name)}")
+        for name, top in (("saturation", 1), ("contrast", 1), ("hue", 180)):
+            if not 0 <= getattr(self, name) <= top:
+                raise DataError(f"{name} jitter must be in [0, {top}], got {getattr(self, name)}")
 
     def __call__(self, rng: np.random.Generator, *images: np.ndarray) -> list[np.ndarray]:
         """`images` (the clean one first) with one draw of the maps applied to each; the contrast pivots on
@@ -127,6 +142,9 @@ class Jitter:
         if self.contrast:
             scale, pivot = log_uniform(rng, self.contrast), float(luminance(out[0].astype(np.float32)).mean())
             out = [stretch(img, scale, pivot) for img in out]
+        if self.hue:
+            degrees = float(rng.uniform(-self.hue, self.hue))
+            out = [rotate_hue(img, degrees) for img in out]
         return out
 
 

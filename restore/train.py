@@ -61,6 +61,7 @@ class TrainOptions:
     preset: str = "old-photo"  # degrade preset for online data
     saturation_jitter: float = 0.0  # chroma scale of the clean photos, log-uniform in exp(+-x) (restore.data)
     contrast_jitter: float = 0.0  # contrast scale of the clean photos, log-uniform in exp(+-x) (restore.data)
+    hue_jitter: float = 0.0  # hue turn of the clean photos, uniform in +-x degrees (restore.data)
     real_old: Path | None = None  # folder of real old photos (VAE A's latent discriminator)
     vae_a: Path | None = None  # run-stage folders for the mapping stage (default out/vae-a, out/vae-b)
     vae_b: Path | None = None
@@ -145,9 +146,9 @@ def _check(options: TrainOptions, config: ModelConfig) -> None:
             raise TrainError(f"{name} must not be negative, got {getattr(o, name)}")
     if not o.lr > 0:
         raise TrainError(f"lr must be positive, got {o.lr}")
-    for name in ("saturation_jitter", "contrast_jitter"):
-        if not 0 <= getattr(o, name) <= 1:
-            raise TrainError(f"{name} must be in [0, 1], got {getattr(o, name)}")
+    for name, top in (("saturation_jitter", 1), ("contrast_jitter", 1), ("hue_jitter", 180)):
+        if not 0 <= getattr(o, name) <= top:
+            raise TrainError(f"{name} must be in [0, {top}], got {getattr(o, name)}")
     loss_weights(o)
     if o.crop % 4 or o.crop < min_crop(o, config):
         raise TrainError(f"crop must be a multiple of 4 and at least {min_crop(o, config)} for {o.stage}, got {o.crop}")
@@ -162,8 +163,8 @@ def _check(options: TrainOptions, config: ModelConfig) -> None:
 
 
 def _dataset(options: TrainOptions, seed: int, flips: bool = True, jitter: bool = False) -> Dataset:
-    """The stage's data; `jitter` (training batches only) applies the saturation and contrast jitter."""
-    looks = Jitter(options.saturation_jitter, options.contrast_jitter) if jitter else Jitter()
+    """The stage's data; `jitter` (training batches only) applies the saturation, contrast and hue jitter."""
+    looks = Jitter(options.saturation_jitter, options.contrast_jitter, options.hue_jitter) if jitter else Jitter()
     if options.pairs:
         return open_pairs(options.pairs, options.crop, flips, seed, looks)
     return OnlineDataset(str(options.online), options.preset, options.crop, flips, seed, looks)

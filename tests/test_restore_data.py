@@ -20,6 +20,7 @@ from restore.data import (  # noqa: E402
     OnlineDataset,
     PairsDataset,
     open_pairs,
+    rotate_hue,
     saturate,
     stretch,
 )
@@ -156,6 +157,8 @@ def test_saturation_jitter_scales_both_sides_of_a_pair_alike(pairs: Path) -> Non
         Jitter(saturation=1.5)
     with pytest.raises(DataError, match="contrast jitter must be in"):
         Jitter(contrast=-0.5)
+    with pytest.raises(DataError, match=r"hue jitter must be in \[0, 180\]"):
+        Jitter(hue=200)
 
 
 def test_contrast_jitter_maps_both_sides_of_a_pair_by_one_affine_map(pairs: Path) -> None:
@@ -181,6 +184,29 @@ def test_contrast_jitter_maps_both_sides_of_a_pair_by_one_affine_map(pairs: Path
     assert max(slopes) - min(slopes) > 0.1, "each sample draws its own scale"
 
 
+def _cb_cr(pixels: np.ndarray) -> np.ndarray:
+    """BT.601 (Cb, Cr) of (..., 3) RGB values, as complex numbers."""
+    r, g, b = (pixels[..., i].astype(np.float64) for i in range(3))
+    luma = 0.299 * r + 0.587 * g + 0.114 * b
+    return (b - luma) * 0.564 + 1j * (r - luma) * 0.713
+
+
+def test_hue_rotation_turns_chroma_about_luma() -> None:
+    rng = np.random.default_rng(3)
+    image = rng.integers(60, 196, (32, 32, 3), dtype=np.uint8)  # mid-range colours: a 40 degree turn never clips
+    turned = rotate_hue(image, 40.0)
+    luma = np.float32([0.299, 0.587, 0.114])
+    assert np.abs(turned.astype(np.float32) @ luma - image.astype(np.float32) @ luma).max() <= 1.0
+    before, after = _cb_cr(image), _cb_cr(turned)
+    strong = np.abs(before) > 20  # rounding to uint8 blurs the angle of faint chroma
+    np.testing.assert_allclose(np.abs(after[strong]), np.abs(before[strong]), rtol=0.05)
+    angles = np.degrees(np.angle(after[strong] / before[strong]))
+    assert np.median(angles) == pytest.approx(40.0, abs=1.0) and np.abs(angles - 40).max() < 5
+    gray = np.repeat(image[..., :1], 3, axis=2)
+    np.testing.assert_array_equal(rotate_hue(gray, 75.0), gray)
+    np.testing.assert_array_equal(rotate_hue(image, 0.0), image)
+
+
 def test_jitter_draws_saturation_then_contrast_from_the_sample_stream() -> None:
     image = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
     (out,) = Jitter(saturation=0.3, contrast=0.4)(np.random.default_rng(7), image)
@@ -193,6 +219,11 @@ def test_jitter_draws_saturation_then_contrast_from_the_sample_stream() -> None:
     (alone,) = Jitter(saturation=0.3)(np.random.default_rng(7), image)
     np.testing.assert_array_equal(alone, saturated)
     assert Jitter()(np.random.default_rng(7), image)[0] is image
+    # Hue draws last, so a run with it keeps the saturation and contrast it would draw without.
+    (hued,) = Jitter(saturation=0.3, contrast=0.4, hue=30)(np.random.default_rng(7), image)
+    stream = np.random.default_rng(7)
+    stream.uniform(size=2)  # the saturation and contrast draws
+    np.testing.assert_array_equal(hued, rotate_hue(out, float(stream.uniform(-30, 30))))
 
 
 def test_online_jitter_changes_the_clean_photo_before_damage(photo_dir: Path) -> None:

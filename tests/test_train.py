@@ -321,6 +321,8 @@ def test_options_are_checked(pairs: Path, tmp_path: Path) -> None:
         train(options(tmp_path, pairs, "vae-b", saturation_jitter=2.0))
     with pytest.raises(TrainError, match=r"contrast_jitter must be in \[0, 1\], got -0.1"):
         train(options(tmp_path, pairs, "vae-b", contrast_jitter=-0.1))
+    with pytest.raises(TrainError, match=r"hue_jitter must be in \[0, 180\], got 181"):
+        train(options(tmp_path, pairs, "vae-b", hue_jitter=181.0))
     with pytest.raises(TrainError, match="no-such-folder"):
         train(options(tmp_path, tmp_path / "no-such-folder", "vae-b"))
 

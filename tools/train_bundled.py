@@ -13,7 +13,6 @@
    clean photos' saturation (and for the VAEs contrast) is jittered (`--saturation-jitter`,
    `--contrast-jitter`), so that "clean" is no single look. The mapping reads both pair folders: the
    `scratch-detect` renders carry lighter tone damage, so it also learns when to leave colour alone.
-   The detector stops at step 2,750 of a 4,000-step schedule (`--until`), where the bundled run stopped.
    A stage with a checkpoint runs with `--resume`, so rerunning the command after an interruption
    continues where it stopped, and a finished stage is not trained again.
 4. `restore export --half` writes the four networks into one safetensors file (`--out`), as float16.
@@ -45,7 +44,7 @@ ROUNDS = (
     ),
     (
         ("mapping", ("pairs-old", "pairs-scratch"), 1250, 4, 192, ("--saturation-jitter", "0.4")),
-        ("detector", ("pairs-scratch",), 4000, 4, 256, ("--loss-weight", "dice=1", "--until", "2750")),
+        ("detector", ("pairs-scratch",), 4000, 4, 256, ("--loss-weight", "dice=1")),
     ),
 )
 PAIRS = {

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 import restore.train as training
 from restore import checkpoint
-from restore.data import DataError
+from restore.data import JITTER_LIMITS, DataError
 from restore.export import ExportError, export, load_model, parameter_count
 from restore.photos import PHOTO_SUFFIXES
 from restore.pipeline import MAX_PIXELS, RestoreError, Restorer
@@ -143,21 +143,23 @@ def cli() -> None:
 )
 @click.option(
     "--saturation-jitter",
-    type=click.FloatRange(0, 1),
+    type=click.FloatRange(0, JITTER_LIMITS["saturation"]),
+    metavar="X",
     default=DEFAULTS["saturation_jitter"],
     help="Scale the clean photos' chroma by a log-uniform factor in exp(+-X) (both sides of a pair), so "
     "the model cannot learn that clean means vivid.",
 )
 @click.option(
     "--contrast-jitter",
-    type=click.FloatRange(0, 1),
+    type=click.FloatRange(0, JITTER_LIMITS["contrast"]),
+    metavar="X",
     default=DEFAULTS["contrast_jitter"],
     help="Scale the clean photos' contrast about their mean luma by a log-uniform factor in exp(+-X) (both "
     "sides of a pair), so the model cannot learn that clean means contrasty.",
 )
 @click.option(
     "--hue-jitter",
-    type=click.FloatRange(0, 180),
+    type=click.FloatRange(0, JITTER_LIMITS["hue"]),
     default=DEFAULTS["hue_jitter"],
     metavar="DEGREES",
     help="Turn the clean photos' chroma about their luma by a uniform angle in +-DEGREES (both sides of a "

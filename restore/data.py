@@ -116,6 +116,10 @@ def log_uniform(rng: np.random.Generator, spread: float) -> float:
     return float(np.exp(rng.uniform(-spread, spread)))
 
 
+#: Upper bound of each `Jitter` spread (the lower is 0), checked here and, under its option name, by restore.train.
+JITTER_LIMITS = {"saturation": 1.0, "contrast": 1.0, "hue": 180.0}
+
+
 @dataclass(frozen=True)
 class Jitter:
     """Spreads of the clean photos' chroma (`saturation`, log-uniform, in [0, 1]), contrast (`contrast`, likewise)
@@ -128,9 +132,9 @@ class Jitter:
     hue: float = 0.0
 
     def __post_init__(self) -> None:
-        for name, top in (("saturation", 1), ("contrast", 1), ("hue", 180)):
+        for name, top in JITTER_LIMITS.items():
             if not 0 <= getattr(self, name) <= top:
-                raise DataError(f"{name} jitter must be in [0, {top}], got {getattr(self, name)}")
+                raise DataError(f"{name} jitter must be in [0, {top:g}], got {getattr(self, name)}")
 
     def __call__(self, rng: np.random.Generator, *images: np.ndarray) -> list[np.ndarray]:
         """`images` (the clean one first) with one draw of the maps applied to each; the contrast pivots on

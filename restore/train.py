@@ -40,7 +40,7 @@ from degrade.writer import atomic_write, encode_png
 from restore import checkpoint, distributed, stages
 from restore.checkpoint import CheckpointError
 from restore.config import PRESETS, ConfigError, ModelConfig, model_config
-from restore.data import FolderDataset, Jitter, OnlineDataset, open_pairs
+from restore.data import JITTER_LIMITS, FolderDataset, Jitter, OnlineDataset, open_pairs
 
 VALIDATION_SAMPLES = 4
 VALIDATION_SEED = 7777  # added to `seed` for the validation crops: a stream no training epoch draws from
@@ -146,9 +146,9 @@ def _check(options: TrainOptions, config: ModelConfig) -> None:
             raise TrainError(f"{name} must not be negative, got {getattr(o, name)}")
     if not o.lr > 0:
         raise TrainError(f"lr must be positive, got {o.lr}")
-    for name, top in (("saturation_jitter", 1), ("contrast_jitter", 1), ("hue_jitter", 180)):
-        if not 0 <= getattr(o, name) <= top:
-            raise TrainError(f"{name} must be in [0, {top}], got {getattr(o, name)}")
+    for look, top in JITTER_LIMITS.items():
+        if not 0 <= getattr(o, f"{look}_jitter") <= top:
+            raise TrainError(f"{look}_jitter must be in [0, {top:g}], got {getattr(o, f'{look}_jitter')}")
     loss_weights(o)
     if o.crop % 4 or o.crop < min_crop(o, config):
         raise TrainError(f"crop must be a multiple of 4 and at least {min_crop(o, config)} for {o.stage}, got {o.crop}")

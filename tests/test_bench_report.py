@@ -117,8 +117,11 @@ def test_command_line_end_to_end(photo_dir: Path, tmp_path: Path) -> None:
 
     made = runner.invoke(main, ["make", "--suite", str(definition), "--src", str(photo_dir), "--out", str(suite), "-q"])
     assert made.exit_code == 0, made.output
-    checksum = json.loads((suite / "suite.json").read_text())["checksum"]
-    assert made.output == f"suite tiny-v1: 6 images, checksum {checksum} in {suite}\n"
+    manifest = json.loads((suite / "suite.json").read_text())
+    checksum = manifest["checksum"]
+    assert made.output == (
+        f"suite tiny-v1: 6 images, checksum {checksum} in {suite}\npixel checksum {manifest['pixel_checksum']}\n"
+    )
     verified = runner.invoke(main, ["verify", str(suite)])
     assert (verified.exit_code, verified.output) == (0, f"OK tiny-v1 {checksum}\n")
 

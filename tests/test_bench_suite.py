@@ -10,10 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from conftest import small_photo
 from PIL import Image
 
 from degrade import replay
+from degrade.bench.cli import main
 from degrade.bench.metrics import image_scores
 from degrade.bench.suite import (
     SuiteError,
@@ -21,6 +23,8 @@ from degrade.bench.suite import (
     load_definition,
     make_suite,
     open_suite,
+    pixel_checksum,
+    pixel_sha256,
     resolve_levels,
     suite_checksum,
     verify_suite,
@@ -256,6 +260,7 @@ def test_verify_catches_modified_missing_and_extra_files(made: Path, tmp_path: P
         "missing: holes/1/coffee_r0/mask.png",
         "modified: mixed/1/astronaut_r0/degraded.png (sha256 differs)",
         "extra file: holes/1/notes.txt",
+        "pixels differ: mixed/1/astronaut_r0/degraded.png",
     ]
 
 
@@ -269,6 +274,48 @@ def test_verify_catches_an_edited_file_list(made: Path, tmp_path: Path) -> None:
         f"suite.json: checksum {manifest['checksum']} does not match its list of files",
         f"modified: {rel} (sha256 differs)",
     ]
+
+
+def test_pixel_digests_are_recorded_and_recomputed_from_the_images(made: Path, tmp_path: Path) -> None:
+    manifest = open_suite(made).manifest
+    images = {rel for rel in manifest["files"] if rel.endswith(".png")}
+    assert set(manifest["pixels"]) == images and len(images) == 3 * len(LEVELS) * 3
+    for rel in images:
+        pixels = np.asarray(Image.open(made / rel))  # RGB or one channel, as written
+        assert manifest["pixels"][rel] == pixel_sha256(pixels)
+    assert manifest["pixel_checksum"] == suite_checksum(manifest["pixels"]) == pixel_checksum(made)
+    assert manifest["pixel_checksum"] != manifest["checksum"]
+    legacy = copy_of(made, tmp_path)  # a suite made before pixel digests were recorded
+    del manifest["pixels"], manifest["pixel_checksum"]
+    (legacy / "suite.json").write_text(json.dumps(manifest))
+    assert verify_suite(legacy) == [] and pixel_checksum(legacy) == open_suite(made).manifest["pixel_checksum"]
+
+
+def test_another_png_encoder_keeps_the_pixel_checksum_and_verify_expect_tells_which_matched(
+    made: Path, tiny: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cv2
+
+    definition, photos = tiny
+    mine = open_suite(made)
+
+    def other_build(image: np.ndarray) -> bytes:  # same pixels, other bytes: no compression
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+        return cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 0])[1].tobytes()
+
+    monkeypatch.setattr("degrade.bench.suite.encode_png", other_build)
+    theirs = make_suite(definition, open_source(photos), tmp_path / "theirs")
+    assert theirs.checksum != mine.checksum and verify_suite(tmp_path / "theirs") == []
+    assert theirs.manifest["pixel_checksum"] == mine.manifest["pixel_checksum"]
+    runner = CliRunner()
+    same_files = runner.invoke(main, ["verify", str(made), "--expect", mine.checksum.upper()])
+    assert (same_files.exit_code, same_files.output) == (0, f"OK tiny-v1 {mine.checksum}\n")
+    same_pixels = runner.invoke(main, ["verify", str(tmp_path / "theirs"), "--expect", mine.manifest["pixel_checksum"]])
+    assert same_pixels.exit_code == 0 and "the same pixels as" in same_pixels.output
+    cited_files = runner.invoke(main, ["verify", str(tmp_path / "theirs"), "--expect", mine.checksum])
+    assert cited_files.exit_code == 1 and "not the suite cited" in cited_files.output  # not these bytes: cite both
+    wrong = runner.invoke(main, ["verify", str(made), "--expect", "0" * 64])
+    assert wrong.exit_code == 1 and f"not the suite cited as {'0' * 64}" in wrong.output
 
 
 @pytest.mark.parametrize("bad", ["../outside.png", "/etc/passwd", "holes/../../x.png", "C:/x.png", "a\\..\\b.png"])

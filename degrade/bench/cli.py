@@ -10,7 +10,7 @@ import click
 from degrade.bench import runner
 from degrade.bench.methods import get_method, method_names
 from degrade.bench.report import ReportError, write_html, write_markdown
-from degrade.bench.suite import SuiteError, builtin_suites, make_suite, open_suite, verify_suite
+from degrade.bench.suite import SuiteError, builtin_suites, make_suite, open_suite, pixel_checksum, verify_suite
 from degrade.cli import voc_options
 from degrade.sources import ImageError, open_source
 
@@ -70,22 +70,37 @@ def make(
     except OSError as exc:
         _fail(f"{exc.filename or out}: cannot write ({exc.strerror or exc})")
     click.echo(f"suite {suite.name}: {len(suite.items)} images, checksum {suite.checksum} in {out}")
+    click.echo(f"pixel checksum {suite.manifest['pixel_checksum']}")
 
 
 @main.command(short_help="Check a suite folder against its checksums.")
 @click.argument("suite", type=click.Path(path_type=Path))
-def verify(suite: Path) -> None:
-    """Recompute every checksum of SUITE: prints OK with the suite's name and checksum, or each problem (exit 1)."""
+@click.option(
+    "--expect",
+    metavar="CHECKSUM",
+    help="A cited checksum: the suite's file checksum (the same files) or its pixel checksum (the same pixels, "
+    "written by another PNG encoder build).",
+)
+def verify(suite: Path, expect: str | None) -> None:
+    """Recompute every checksum of SUITE: prints OK with the suite's name and checksum, or each problem (exit 1).
+
+    With --expect, also check that SUITE is the cited one."""
     try:
         problems = verify_suite(suite)
         opened = None if problems else open_suite(suite)
+        pixels = pixel_checksum(suite) if opened and expect else None
     except SuiteError as exc:
         _fail(str(exc))
     if problems:
         for problem in problems:
             click.echo(problem)
         _fail(f"{suite}: {len(problems)} problem(s): not the exact suite its manifest describes")
-    click.echo(f"OK {opened.name} {opened.checksum}")
+    if expect is None or expect.lower() == opened.checksum:
+        click.echo(f"OK {opened.name} {opened.checksum}")
+    elif expect.lower() == pixels:
+        click.echo(f"OK {opened.name}: the same pixels as {expect} (files {opened.checksum}: another encoder build)")
+    else:
+        _fail(f"{suite}: not the suite cited as {expect} (checksum {opened.checksum}, pixel checksum {pixels})")
 
 
 def _names(specs: tuple[str, ...], names: tuple[str, ...]) -> list[str | None]:

@@ -36,6 +36,12 @@ bytes, hence the checksum, depend on the photos, the engine version and the vers
 and encode (NumPy, OpenCV, Pillow; recorded under "engine", so a checksum that does not reproduce says why), never
 on the machine's paths or the worker count.
 
+A PNG encoder build can change the bytes of identical pixels, so suite.json also holds ``pixels``, the
+`pixel_sha256` of every image (its decoded values, not its bytes), and ``pixel_checksum``, the same sum of sorted
+lines over them: two suites with equal pixel checksums gave every method exactly the same inputs, even when their
+files differ. `pixel_checksum` recomputes it from the images of any suite folder, including ones made before it was
+recorded.
+
 A make is resumable: while it runs, ``suite.partial.json`` holds what it is making (definition, engine, source);
 a rerun into the same folder keeps every item whose record.json and files still match, and renders the rest. A
 folder that holds another suite, or anything but a suite, is refused.
@@ -61,12 +67,12 @@ from tqdm import tqdm
 
 from degrade.allocator import keep_freed_memory
 from degrade.bench.metrics import image_scores
-from degrade.cluster import environment
 from degrade.dataset import prepare, sample_id
 from degrade.pipeline import Degrader, is_gray
 from degrade.presets import PresetError, resolve, with_base
 from degrade.seeding import sample_rng, spawn_key, stable_hash
 from degrade.sources import ImageError, Source, SourceItem, load_image
+from degrade.versions import environment
 from degrade.writer import atomic_write, encode_png
 
 FORMAT = "patina-suite/1"
@@ -80,6 +86,7 @@ _NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 _TRACK_RE = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,63}\Z")
 
 Level = tuple[str, int, dict[str, Any]]  # track, level number, resolved preset
+Finished = tuple[dict[str, Any], dict[str, str], dict[str, str]]  # record, file sha256s, image pixel sha256s
 
 
 class SuiteError(ValueError):
@@ -231,6 +238,21 @@ def _file_sha256(path: Path) -> str | None:
     return digest.hexdigest()
 
 
+def pixel_sha256(image: np.ndarray) -> str:
+    """The sha256 of an image's shape, dtype and values (RGB or single channel): what a method sees, not how
+    the PNG encoder wrote it."""
+    header = f"{'x'.join(map(str, image.shape))} {image.dtype}\n".encode("ascii")
+    return _sha256(header + np.ascontiguousarray(image).tobytes())
+
+
+def _png_pixel_sha256(data: bytes) -> str | None:
+    """`pixel_sha256` of PNG bytes as `encode_png` wrote them (RGB, or one channel); None when they do not decode."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        return None
+    return pixel_sha256(cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if image.ndim == 3 else image)
+
+
 def suite_checksum(files: Mapping[str, str]) -> str:
     """The suite's checksum: sha256 of the lines '<sha256>  <path>\\n' sorted by path."""
     return _sha256("".join(f"{files[rel]}  {rel}\n" for rel in sorted(files)).encode("utf-8"))
@@ -272,8 +294,8 @@ def _square(image: np.ndarray, size: int, ref: str) -> tuple[np.ndarray, dict[st
 
 def _render_item(
     out: Path, item: SourceItem, source: dict[str, Any], image: np.ndarray, geometry: dict, seed: int, level: Level
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """Render, score and write one item; returns its record and the sha256 of its four files."""
+) -> Finished:
+    """Render, score and write one item; returns its record, the sha256 of its four files and its pixel digests."""
     track, number, preset = level
     sid = sample_id(item, 0)
     key = f"{track}/{number}/{sid}"
@@ -284,10 +306,12 @@ def _render_item(
     folder = out / key
     folder.mkdir(parents=True, exist_ok=True)
     digests: dict[str, str] = {}
+    pixels: dict[str, str] = {}
     for kind in IMAGES:
         data = encode_png(getattr(rendered, kind))
         atomic_write(folder / f"{kind}.png", data)
         digests[kind] = _sha256(data)
+        pixels[f"{key}/{kind}.png"] = pixel_sha256(getattr(rendered, kind))
     record = {
         "key": key,
         "track": track,
@@ -308,7 +332,7 @@ def _render_item(
     atomic_write(folder / "record.json", data)
     files = {f"{key}/{kind}.png": sha for kind, sha in digests.items()}
     files[f"{key}/record.json"] = _sha256(data)
-    return record, files
+    return record, files, pixels
 
 
 def _render_photo(out: Path, item: SourceItem, levels: list[Level], seed: int, size: int) -> list[tuple[str, Any]]:
@@ -332,8 +356,8 @@ def _render_photo(out: Path, item: SourceItem, levels: list[Level], seed: int, s
     return results
 
 
-def _finished(out: Path, key: str, ref: str) -> tuple[dict[str, Any], dict[str, str]] | None:
-    """The record and file digests of an item already on disk whose files match its record, else None."""
+def _finished(out: Path, key: str, ref: str) -> Finished | None:
+    """The record, file and pixel digests of an item already on disk whose files match its record, else None."""
     path = out / key / "record.json"
     try:
         data = path.read_bytes()
@@ -343,14 +367,19 @@ def _finished(out: Path, key: str, ref: str) -> tuple[dict[str, Any], dict[str, 
             return None
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    files = {}
+    files, pixels = {}, {}
     for kind in IMAGES:
-        sha = _file_sha256(out / key / f"{kind}.png")
-        if sha is None or sha != expected[kind]:
+        rel = f"{key}/{kind}.png"
+        try:
+            png = (out / rel).read_bytes()
+        except OSError:
             return None
-        files[f"{key}/{kind}.png"] = sha
+        pixel_sha = _png_pixel_sha256(png)
+        if _sha256(png) != expected[kind] or pixel_sha is None:
+            return None
+        files[rel], pixels[rel] = expected[kind], pixel_sha
     files[f"{key}/record.json"] = _sha256(data)
-    return record, files
+    return record, files, pixels
 
 
 def _open_out(out: Path, identity: dict[str, Any]) -> None:
@@ -398,7 +427,7 @@ def make_suite(name_or_toml: str | Path, source: Source, out: Path, jobs: int = 
     _open_out(out, identity)
     selected, errors, too_small = _select(source, seed, images)
     errors = [dict(entry) for entry in source.errors] + errors
-    done: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
+    done: dict[str, Finished] = {}
     todo: list[tuple[SourceItem, list[Level]]] = []
     for item in selected:
         missing = []
@@ -439,25 +468,28 @@ def _manifest(
     identity: dict[str, Any],
     levels: list[Level],
     selected: list[SourceItem],
-    done: dict[str, tuple[dict[str, Any], dict[str, str]]],
+    done: dict[str, Finished],
     errors: list[dict],
     too_small: list[dict],
 ) -> dict[str, Any]:
-    """suite.json: items in definition order (track, level), photos by id; every file's sha256; the checksum."""
+    """suite.json: items in definition order (track, level), photos by id; every file's sha256 and every image's
+    pixel digest; the two checksums."""
     items = []
     files: dict[str, str] = {}
+    pixels: dict[str, str] = {}
     ids = sorted(sample_id(item, 0) for item in selected)
     for track, number, _ in levels:
         for sid in ids:
             key = f"{track}/{number}/{sid}"
             if key not in done:
                 continue
-            record, digests = done[key]
+            record, digests, pixel_digests = done[key]
             files.update(digests)
+            pixels.update(pixel_digests)
             paths = {kind: f"{key}/{kind}.png" for kind in IMAGES}
             item = {"key": key, "track": track, "level": number, "id": sid, **paths, "record": f"{key}/record.json"}
             items.append({**item, "input": record["input"]})
-    files = dict(sorted(files.items()))
+    files, pixels = dict(sorted(files.items())), dict(sorted(pixels.items()))
     selection = {"photos": len(selected), "too_small": too_small}
     return {
         **identity,
@@ -466,6 +498,8 @@ def _manifest(
         "errors": errors,
         "files": files,
         "checksum": suite_checksum(files),
+        "pixels": pixels,
+        "pixel_checksum": suite_checksum(pixels),
     }
 
 
@@ -556,4 +590,43 @@ def verify_suite(root: Path) -> list[str]:
         elif actual != expected:
             problems.append(f"modified: {rel} (sha256 differs)")
     problems += [f"extra file: {rel}" for rel in sorted(_files_on_disk(suite.root) - set(files))]
+    if "pixels" in suite.manifest:  # suites made before pixel digests were recorded have none to check
+        problems += _verify_pixels(suite)
     return problems
+
+
+def _verify_pixels(suite: Suite) -> list[str]:
+    recorded: dict[str, str] = suite.manifest["pixels"]
+    problems = []
+    if suite_checksum(recorded) != suite.manifest.get("pixel_checksum"):
+        problems.append(f"{MANIFEST}: pixel checksum {suite.manifest.get('pixel_checksum')} does not match its pixels")
+    for rel, actual in sorted(_decoded_pixels(suite).items()):
+        if rel not in recorded:
+            problems.append(f"{MANIFEST}: {rel} has no pixel digest")
+        elif actual is not None and actual != recorded[rel]:
+            problems.append(f"pixels differ: {rel}")
+    return problems
+
+
+def _decoded_pixels(suite: Suite) -> dict[str, str | None]:
+    """`pixel_sha256` of every image the items name, decoded from disk (None: missing or not a PNG)."""
+    found: dict[str, str | None] = {}
+    for item in suite.items:
+        for path in (item.clean, item.degraded, item.mask):
+            try:
+                found[path.relative_to(suite.root).as_posix()] = _png_pixel_sha256(path.read_bytes())
+            except OSError:
+                found[path.relative_to(suite.root).as_posix()] = None
+    return found
+
+
+def pixel_checksum(root: Path) -> str:
+    """The pixel checksum of the suite in `root`, computed from its images (any suite, whatever its encoder).
+
+    Raises SuiteError naming the first image that is missing or does not decode."""
+    suite = open_suite(root)
+    pixels = _decoded_pixels(suite)
+    for rel, sha in pixels.items():
+        if sha is None:
+            raise SuiteError(f"{suite.root / rel}: missing or not a PNG image")
+    return suite_checksum(pixels)

@@ -15,6 +15,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from degrade.versions import environment
+
 MISSING = "--backend dask needs the cluster extra: pip install patina-photo[cluster]"
 CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler
 WORKER_TIMEOUT = 60.0  # seconds to wait for a first worker on a scheduler that has none yet
@@ -23,22 +25,6 @@ T = TypeVar("T")
 
 class ClusterError(RuntimeError):
     """The Dask backend cannot run as asked; the one-line message says why."""
-
-
-def environment() -> dict[str, str]:
-    """The versions that decide the output bytes (docs/dataset-format.md, Limits); every worker must match."""
-    import cv2
-    import numpy
-    import PIL
-
-    import degrade
-
-    return {
-        "patina": degrade.__version__,
-        "numpy": numpy.__version__,
-        "opencv": cv2.__version__,
-        "pillow": PIL.__version__,
-    }
 
 
 @dataclass

@@ -29,6 +29,7 @@ from degrade.pipeline import Degrader, Rendered, is_gray
 from degrade.seeding import sample_rng, spawn_key
 from degrade.shards import ShardWriter
 from degrade.sources import ImageError, Source, SourceItem, load_image
+from degrade.versions import libraries
 from degrade.writer import FOLDER_LAYOUT, FORMAT, DatasetError, DatasetWriter, write_sample
 
 _MAX_CHUNK = 32  # samples per worker round trip
@@ -167,6 +168,7 @@ def dataset_info(source: Source, settings: Settings, shard_size: int | None = No
     return {
         "format": FORMAT,
         "engine": degrade.__version__,
+        "libraries": libraries(),
         "settings": settings.to_json(),
         "layout": FOLDER_LAYOUT if shard_size is None else {"kind": "shards", "shard_size": shard_size},
         "source": description,

@@ -140,7 +140,9 @@ class DatasetWriter:
 
     def _check_compatible(self, old: dict[str, Any]) -> None:
         old = {"layout": FOLDER_LAYOUT, **old}  # datasets written before shards existed are folders
-        for key in ("format", "engine", "settings", "layout", "source"):
+        if "libraries" not in old:  # written before the versions were recorded: unknown, so not claimed now
+            self.info.pop("libraries", None)
+        for key in ("format", "engine", "libraries", "settings", "layout", "source"):
             if old.get(key) != self.info.get(key):
                 detail = _first_difference(old.get(key), self.info.get(key), key)
                 raise DatasetError(

@@ -154,6 +154,27 @@ def test_incompatible_rerun_is_refused(reference: Path, photo_dir: Path, tmp_pat
     assert tree_bytes(out) == tree_bytes(reference)
 
 
+def test_library_versions_are_recorded_and_a_resume_under_others_is_refused(
+    reference: Path, photo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import PIL
+
+    info = json.loads((reference / "dataset.json").read_text())
+    assert info["libraries"] == {"numpy": np.__version__, "opencv": cv2.__version__, "pillow": PIL.__version__}
+    out = tmp_path / "pairs"
+    shutil.copytree(reference, out)
+    other = {**info["libraries"], "opencv": "0.0.0"}
+    monkeypatch.setattr("degrade.dataset.libraries", lambda: other)
+    with pytest.raises(DatasetError, match=rf"libraries\.opencv: \"{cv2.__version__}\" before, \"0\.0\.0\" now"):
+        generate(open_source(str(photo_dir)), out, settings(repeats=2, seed=7), jobs=1, progress=False)
+    assert tree_bytes(out) == tree_bytes(reference)
+    del info["libraries"]  # a dataset written before the versions were recorded resumes, and claims none
+    (out / "dataset.json").write_text(json.dumps(info))
+    monkeypatch.undo()
+    summary = generate(open_source(str(photo_dir)), out, settings(repeats=2, seed=7), jobs=1, progress=False)
+    assert summary.skipped == 10 and "libraries" not in json.loads((out / "dataset.json").read_text())
+
+
 def test_bad_inputs_are_skipped_and_reported(photo_dir: Path, tmp_path: Path) -> None:
     src = tmp_path / "src"
     shutil.copytree(photo_dir, src)

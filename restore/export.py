@@ -154,7 +154,8 @@ def export(run: Path, out: Path, half: bool = False) -> Path:
 
 def _check_mapping_vaes(run: Path, latest: dict[str, str]) -> None:
     """Refuse a mapping trained against other VAE checkpoints than the run's latest ones (VAE training
-    continued after the mapping, or the mapping loaded VAEs from another run with --vae-a/--vae-b)."""
+    continued after the mapping, or the mapping loaded VAEs from another run with --vae-a/--vae-b that `run`
+    does not hold: a run folder composed of links to the folders the mapping was trained with exports)."""
     description = run / "mapping" / f"{latest['mapping']}.json"
     try:
         meta = json.loads(description.read_text("utf-8"))
@@ -165,7 +166,7 @@ def _check_mapping_vaes(run: Path, latest: dict[str, str]) -> None:
         # Both paths as the training command saw them, so the comparison holds wherever the run moved since.
         own = Path(options["out"]) / stage
         given = options.get(stage.replace("-", "_"))
-        if given is not None and Path(given).resolve() != own.resolve():
+        if given is not None and Path(given).resolve() not in (own.resolve(), (run / stage).resolve()):
             raise ExportError(
                 f"{run / 'mapping'}: trained against the {stage} in {given}, not this run's; export needs the "
                 "VAEs the mapping was trained with (train the mapping with this run's VAEs)"

@@ -404,6 +404,24 @@ def test_export_refuses_a_mapping_trained_with_other_vaes(stages: dict[str, obje
     assert run_cli("export", run, "--out", out)[0] == 0
 
 
+def test_export_takes_a_run_composed_of_links_to_the_vaes_the_mapping_used(
+    stages: dict[str, object], tmp_path: Path
+) -> None:
+    """A mapping trained in one run on the VAEs of another exports from a folder that links the two."""
+    run, shared = tmp_path / "run", tmp_path / "shared"
+    shared.mkdir()
+    (run / "vae-a").rename(shared / "vae-a")
+    (run / "vae-a").symlink_to(shared / "vae-a", target_is_directory=True)
+    vaes = {"vae-a": "checkpoint-00000002", "vae-b": "checkpoint-00000002"}
+    write_mapping_meta(run, vaes, out=str(tmp_path / "mapping-run"), vae_a=str(shared / "vae-a"))
+    code, output = run_cli("export", run, "--out", tmp_path / "m.safetensors")
+    assert code == 0, output
+    (run / "vae-a").unlink()  # a folder of its own again: not the VAE the mapping was trained with
+    (shared / "vae-a").rename(run / "vae-a")
+    code, output = run_cli("export", run, "--out", tmp_path / "n.safetensors")
+    assert code == 1 and f"trained against the vae-a in {shared / 'vae-a'}, not this run's" in output
+
+
 def test_train_export_load_end_to_end(photo_dir: Path, tmp_path: Path) -> None:
     """The real training (2 steps a stage, tiny config) through the CLI, then export and load."""
     generate(

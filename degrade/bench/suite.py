@@ -226,16 +226,12 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _file_sha256(path: Path) -> str | None:
-    """The sha256 of a file, or None when it is missing or not a file."""
-    digest = hashlib.sha256()
+def _read(path: Path) -> bytes | None:
+    """A file's bytes, or None when it is missing or not a file (suite files are images and small records)."""
     try:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
+        return path.read_bytes()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
-    return digest.hexdigest()
 
 
 def pixel_sha256(image: np.ndarray) -> str:
@@ -308,10 +304,11 @@ def _render_item(
     digests: dict[str, str] = {}
     pixels: dict[str, str] = {}
     for kind in IMAGES:
-        data = encode_png(getattr(rendered, kind))
+        image = getattr(rendered, kind)
+        data = encode_png(image)
         atomic_write(folder / f"{kind}.png", data)
         digests[kind] = _sha256(data)
-        pixels[f"{key}/{kind}.png"] = pixel_sha256(getattr(rendered, kind))
+        pixels[f"{key}/{kind}.png"] = pixel_sha256(image)
     record = {
         "key": key,
         "track": track,
@@ -583,24 +580,28 @@ def verify_suite(root: Path) -> list[str]:
             rel = path.relative_to(suite.root).as_posix()
             if rel not in files:
                 problems.append(f"{MANIFEST}: item {item.key} names {rel}, which has no checksum")
-    for rel, expected in sorted(files.items()):
-        actual = _file_sha256(suite.root / rel)
-        if actual is None:
+    images = _image_paths(suite)
+    decoded: dict[str, str | None] = {}  # each file is read once, for its sha256 and, if an image, its pixels
+    for rel in sorted(set(files) | images):
+        data = _read(suite.root / rel)
+        if rel in files and data is None:
             problems.append(f"missing: {rel}")
-        elif actual != expected:
+        elif rel in files and _sha256(data) != files[rel]:
             problems.append(f"modified: {rel} (sha256 differs)")
+        if rel in images:
+            decoded[rel] = None if data is None else _png_pixel_sha256(data)
     problems += [f"extra file: {rel}" for rel in sorted(_files_on_disk(suite.root) - set(files))]
     if "pixels" in suite.manifest:  # suites made before pixel digests were recorded have none to check
-        problems += _verify_pixels(suite)
+        problems += _verify_pixels(suite.manifest, decoded)
     return problems
 
 
-def _verify_pixels(suite: Suite) -> list[str]:
-    recorded: dict[str, str] = suite.manifest["pixels"]
+def _verify_pixels(manifest: dict[str, Any], decoded: dict[str, str | None]) -> list[str]:
+    recorded: dict[str, str] = manifest["pixels"]
     problems = []
-    if suite_checksum(recorded) != suite.manifest.get("pixel_checksum"):
-        problems.append(f"{MANIFEST}: pixel checksum {suite.manifest.get('pixel_checksum')} does not match its pixels")
-    for rel, actual in sorted(_decoded_pixels(suite).items()):
+    if suite_checksum(recorded) != manifest.get("pixel_checksum"):
+        problems.append(f"{MANIFEST}: pixel checksum {manifest.get('pixel_checksum')} does not match its pixels")
+    for rel, actual in sorted(decoded.items()):
         if rel not in recorded:
             problems.append(f"{MANIFEST}: {rel} has no pixel digest")
         elif actual is not None and actual != recorded[rel]:
@@ -608,15 +609,23 @@ def _verify_pixels(suite: Suite) -> list[str]:
     return problems
 
 
+def _image_paths(suite: Suite) -> set[str]:
+    """Relative paths of the images (clean, degraded, mask) the items name."""
+    return {
+        path.relative_to(suite.root).as_posix()
+        for item in suite.items
+        for path in (item.clean, item.degraded, item.mask)
+    }
+
+
 def _decoded_pixels(suite: Suite) -> dict[str, str | None]:
     """`pixel_sha256` of every image the items name, decoded from disk (None: missing or not a PNG)."""
     found: dict[str, str | None] = {}
-    for item in suite.items:
-        for path in (item.clean, item.degraded, item.mask):
-            try:
-                found[path.relative_to(suite.root).as_posix()] = _png_pixel_sha256(path.read_bytes())
-            except OSError:
-                found[path.relative_to(suite.root).as_posix()] = None
+    for rel in _image_paths(suite):
+        try:
+            found[rel] = _png_pixel_sha256((suite.root / rel).read_bytes())
+        except OSError:
+            found[rel] = None
     return found
 
 

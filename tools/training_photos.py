@@ -12,6 +12,13 @@ Sources (see ../shared/photo-sources.md in the project notes and docs/model-card
 - the raccoon `face` that SciPy bundled until 1.10 (`scipy/misc/face.dat`, bz2-compressed raw RGB), read
   from the wheel `pip download scipy==1.10.1` fetches (no SciPy is installed or imported from it).
 
+    python tools/training_photos.py --gcompris --out data/photos-gcompris [--debs data/debs]
+
+collects a second, larger set that only the mapping trains on (docs/model-card.md, v22): the photographs of
+six activities of the educational suite GCompris (Debian `gcompris-qt-data`; animals, monuments, musicians,
+underwater scenes; GPL-3+ and CC licences, listed in the package's copyright file), read from its Qt
+resource bundles with `tools/qt_resources.py`.
+
 Debian's `plasma-workspace-wallpapers` is deliberately absent: it is the unseen evaluation set of the model
 card (`benchmarks/model_card.py`). Files are copied as they are (no resizing), named `<source>-<name>`, and a
 `SOURCES.txt` lists where each came from, so the training data is inspectable and the command repeatable.
@@ -26,10 +33,11 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import cv2
 import numpy as np
+from qt_resources import read_rcc
 
 from degrade.sources import SAMPLE_PHOTOS, _package_dir
 
@@ -116,6 +124,17 @@ DEBIAN_PHOTOS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+#: (package, folder of its Qt bundles, activities, shortest side): every WebP of these GCompris activities at
+#: least as large as the pairs are rendered (512 px). In gcompris-qt-data 3.1 that is 117 files, all of them
+#: photographs (checked by eye); the other activities hold drawings, paintings and renders.
+GCOMPRIS = (
+    "gcompris-qt-data",
+    "usr/share/gcompris-qt/rcc",
+    ("clickgame", "erase", "explore_farm_animals", "explore_monuments", "explore_world_animals", "explore_world_music"),
+    512,
+)
+
+
 def unpack(package: str, debs: Path, root: Path) -> Path:
     """Unpack `package` into `root` (downloading its .deb into `debs` first if it is not there)."""
     found = sorted(debs.glob(f"{package}_*.deb"))
@@ -176,12 +195,40 @@ def collect(out: Path, debs: Path) -> list[tuple[str, str]]:
     return copied
 
 
+def collect_gcompris(out: Path, debs: Path) -> list[tuple[str, str]]:
+    """Copy the GCompris photos (`GCOMPRIS`) into `out` as they are stored (WebP); returns (name, origin)."""
+    package, sub, activities, shortest = GCOMPRIS
+    out.mkdir(parents=True, exist_ok=True)
+    copied: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = unpack(package, debs, Path(tmp))
+        for activity in activities:
+            bundle = root / sub / f"{activity}.rcc"
+            if not bundle.is_file():
+                raise SystemExit(f"{bundle}: missing from {package}")
+            for inner, contents in sorted(read_rcc(bundle.read_bytes(), str(bundle))):
+                if inner.suffix != ".webp":
+                    continue
+                pixels = cv2.imdecode(np.frombuffer(contents, np.uint8), cv2.IMREAD_UNCHANGED)
+                if pixels is None:
+                    raise SystemExit(f"{bundle}: {inner} does not decode")
+                if min(pixels.shape[:2]) < shortest:
+                    continue
+                local = PurePosixPath(*inner.parts[inner.parts.index("resource") + 1 :])
+                name = f"gcompris-{activity}-{'-'.join(local.parts)}"
+                (out / name).write_bytes(contents)
+                copied.append((name, f"Debian {package} /{sub}/{activity}.rcc:/{inner}"))
+    (out / "SOURCES.txt").write_text("".join(f"{name}\t{origin}\n" for name, origin in copied))
+    return copied
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="folder to fill with the training photos")
     parser.add_argument("--debs", type=Path, default=Path("data/debs"), help="where .deb files are kept")
+    parser.add_argument("--gcompris", action="store_true", help="collect the GCompris photos instead")
     args = parser.parse_args()
-    copied = collect(args.out, args.debs)
+    copied = (collect_gcompris if args.gcompris else collect)(args.out, args.debs)
     print(f"{len(copied)} photos in {args.out}")
 
 

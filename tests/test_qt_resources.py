@@ -1,0 +1,42 @@
+"""tools/qt_resources.py reads bundles made by Qt's own `rcc` (5.15.8, formats 1 to 3, in tests/data/qt).
+
+The fixtures hold two files of ours, `/app/res/a.txt` (stored as it is) and `/app/res/up/b.txt` (which rcc
+zlib-compresses), made with `rcc --binary --format-version N t.qrc`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "data" / "qt"
+_spec = importlib.util.spec_from_file_location("qt_resources", ROOT / "tools" / "qt_resources.py")
+qt_resources = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(qt_resources)
+
+EXPECTED = {
+    PurePosixPath("app/res/a.txt"): b"plain text, stored as it is\n",
+    PurePosixPath("app/res/up/b.txt"): b"compressible " * 200 + b"\n",
+}
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_reads_every_file_of_a_qt_bundle(version: int) -> None:
+    blob = (FIXTURES / f"v{version}.rcc").read_bytes()
+    assert dict(qt_resources.read_rcc(blob)) == EXPECTED
+
+
+def test_entry_names_cannot_leave_the_folder() -> None:
+    blob = (FIXTURES / "v2.rcc").read_bytes()
+    escaping = blob.replace("up".encode("utf-16-be"), "..".encode("utf-16-be"))
+    assert escaping != blob
+    with pytest.raises(ValueError, match=r"bad\.rcc: entry 'app/res/\.\.' would leave"):
+        list(qt_resources.read_rcc(escaping, "bad.rcc"))
+
+
+def test_other_files_are_refused_by_name() -> None:
+    with pytest.raises(ValueError, match=r"photo\.jpg: not a Qt resource bundle"):
+        list(qt_resources.read_rcc(b"\xff\xd8\xff\xe0" + bytes(40), "photo.jpg"))

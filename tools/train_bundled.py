@@ -3,10 +3,12 @@
     python tools/train_bundled.py --work data/ [--threads 2]
 
 1. `tools/training_photos.py` collects the training photos into WORK/photos (openly licensed photos from
-   installed Python packages and Debian packages; never the model card's evaluation set).
+   installed Python packages and Debian packages; never the model card's evaluation set), and with
+   `--gcompris` the GCompris photos into WORK/photos-gcompris, which only the mapping trains on.
 2. `degrade-gen` renders WORK/pairs-old (preset `old-photo`, short side 512, 16 versions per photo, seed 1)
    for the VAEs and the mapping, and WORK/pairs-scratch (preset `scratch-detect`, 10 versions, seed 2) for
-   the detector, whose positives are denser there, and the mapping.
+   the detector, whose positives are denser there, and the mapping; and the same two presets of the GCompris
+   photos (seeds 3 and 4) for the mapping.
 3. `restore train` runs the four stages of the `small` config into WORK/run, in two rounds of two processes
    with one thread each (several 1-thread processes outpace one multi-thread process on these small
    convolutions): VAE A beside VAE B, then the mapping, which loads both VAEs, beside the detector. The
@@ -31,6 +33,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
+#: pairs folder -> (photos folder, preset, versions per photo, seed).
+PAIRS = {
+    "pairs-old": ("photos", "old-photo", 16, 1),
+    "pairs-scratch": ("photos", "scratch-detect", 10, 2),
+    "pairs-old-gc": ("photos-gcompris", "old-photo", 16, 3),
+    "pairs-scratch-gc": ("photos-gcompris", "scratch-detect", 10, 4),
+}
+#: photos folder -> extra options of tools/training_photos.py.
+PHOTOS = {"photos": (), "photos-gcompris": ("--gcompris",)}
 #: (stage, pairs folders, steps, batch, crop, extra options): the recipe, with the paper's Adam schedule. The
 #: detector sees 256 px crops (4 per batch) so that long scratches and their surroundings fit in one crop, and
 #: adds a Dice term to its focal loss (thin scratches are ~1 % of the pixels). The mapping sees 192 px crops (4 per
@@ -43,14 +54,10 @@ ROUNDS = (
         ("vae-b", ("pairs-old",), 2500, 8, 128, VAE_JITTER),
     ),
     (
-        ("mapping", ("pairs-old", "pairs-scratch"), 1250, 4, 192, ("--saturation-jitter", "0.4")),
+        ("mapping", tuple(PAIRS), 1250, 4, 192, ("--saturation-jitter", "0.4")),
         ("detector", ("pairs-scratch",), 4000, 4, 256, ("--loss-weight", "dice=1")),
     ),
 )
-PAIRS = {
-    "pairs-old": ("old-photo", 16, 1),
-    "pairs-scratch": ("scratch-detect", 10, 2),
-}
 
 
 def run(args: list[str], threads: int | None = None) -> subprocess.Popen:
@@ -76,12 +83,13 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     args = parser.parse_args()
     work: Path = args.work
-    photos = work / "photos"
-    if not (photos / "SOURCES.txt").is_file():
-        wait_all([run([sys.executable, str(ROOT / "tools" / "training_photos.py"), "--out", str(photos),
-                       "--debs", str(work / "debs")])])  # fmt: skip
-    for folder, (preset, repeats, seed) in PAIRS.items():
-        command = [str(BIN / "degrade-gen"), "--src", str(photos), "--out", str(work / folder), "--preset", preset]
+    for folder, options in PHOTOS.items():
+        if not (work / folder / "SOURCES.txt").is_file():
+            wait_all([run([sys.executable, str(ROOT / "tools" / "training_photos.py"), "--out", str(work / folder),
+                           "--debs", str(work / "debs"), *options])])  # fmt: skip
+    for folder, (photos, preset, repeats, seed) in PAIRS.items():
+        command = [str(BIN / "degrade-gen"), "--src", str(work / photos), "--out", str(work / folder)]
+        command += ["--preset", preset]
         command += ["--size", "512", "--repeats", str(repeats), "--seed", str(seed), "--jobs", str(args.jobs)]
         wait_all([run(command + ["-q"])])
     run_dir = work / "run"

@@ -130,6 +130,8 @@ class DatasetWriter:
                 raise DatasetError(
                     f"{meta}: not a readable dataset description ({exc}); use a new --out folder"
                 ) from None
+            if "libraries" not in old:  # written before the versions were recorded: unknown, so not claimed now
+                self.info.pop("libraries", None)
             self._check_compatible(old)
         self._write_meta(counts=None, complete=False)
         self.done = self._load_manifest()
@@ -140,8 +142,6 @@ class DatasetWriter:
 
     def _check_compatible(self, old: dict[str, Any]) -> None:
         old = {"layout": FOLDER_LAYOUT, **old}  # datasets written before shards existed are folders
-        if "libraries" not in old:  # written before the versions were recorded: unknown, so not claimed now
-            self.info.pop("libraries", None)
         for key in ("format", "engine", "libraries", "settings", "layout", "source"):
             if old.get(key) != self.info.get(key):
                 detail = _first_difference(old.get(key), self.info.get(key), key)

@@ -291,6 +291,16 @@ def test_pixel_digests_are_recorded_and_recomputed_from_the_images(made: Path, t
     assert verify_suite(legacy) == [] and pixel_checksum(legacy) == open_suite(made).manifest["pixel_checksum"]
 
 
+def test_verify_refuses_a_pixel_digest_of_no_image(made: Path, tmp_path: Path) -> None:
+    """A digest no item names would enter the pixel checksum that `verify --expect` trusts, so it is a problem."""
+    out = copy_of(made, tmp_path)
+    manifest = json.loads((out / "suite.json").read_text())
+    manifest["pixels"]["mixed/9/gone/clean.png"] = "0" * 64
+    manifest["pixel_checksum"] = suite_checksum(manifest["pixels"])  # consistent with itself
+    (out / "suite.json").write_text(json.dumps(manifest))
+    assert verify_suite(out) == ["suite.json: pixel digest of mixed/9/gone/clean.png, which no item names"]
+
+
 def test_another_png_encoder_keeps_the_pixel_checksum_and_verify_expect_tells_which_matched(
     made: Path, tiny: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

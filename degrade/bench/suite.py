@@ -580,8 +580,10 @@ def verify_suite(root: Path) -> list[str]:
             rel = path.relative_to(suite.root).as_posix()
             if rel not in files:
                 problems.append(f"{MANIFEST}: item {item.key} names {rel}, which has no checksum")
-    images = _image_paths(suite)
-    decoded: dict[str, str | None] = {}  # each file is read once, for its sha256 and, if an image, its pixels
+    # Each file is read once, for its sha256 and, where digests were recorded, its pixels (suites made before
+    # pixel digests have none to check, so their images are not decoded).
+    images = _image_paths(suite) if "pixels" in suite.manifest else set()
+    decoded: dict[str, str | None] = {}
     for rel in sorted(set(files) | images):
         data = _read(suite.root / rel)
         if rel in files and data is None:
@@ -591,7 +593,7 @@ def verify_suite(root: Path) -> list[str]:
         if rel in images:
             decoded[rel] = None if data is None else _png_pixel_sha256(data)
     problems += [f"extra file: {rel}" for rel in sorted(_files_on_disk(suite.root) - set(files))]
-    if "pixels" in suite.manifest:  # suites made before pixel digests were recorded have none to check
+    if "pixels" in suite.manifest:
         problems += _verify_pixels(suite.manifest, decoded)
     return problems
 
@@ -606,6 +608,8 @@ def _verify_pixels(manifest: dict[str, Any], decoded: dict[str, str | None]) -> 
             problems.append(f"{MANIFEST}: {rel} has no pixel digest")
         elif actual is not None and actual != recorded[rel]:
             problems.append(f"pixels differ: {rel}")
+    unnamed = sorted(set(recorded) - set(decoded))
+    problems += [f"{MANIFEST}: pixel digest of {rel}, which no item names" for rel in unnamed]
     return problems
 
 

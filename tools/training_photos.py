@@ -226,7 +226,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="folder to fill with the training photos")
     parser.add_argument("--debs", type=Path, default=Path("data/debs"), help="where .deb files are kept")
-    parser.add_argument("--gcompris", action="store_true", help="collect the GCompris photos instead")
+    parser.add_argument(
+        "--gcompris",
+        action="store_true",
+        help="collect the GCompris photos (the mapping's extra set), not the main one",
+    )
     args = parser.parse_args()
     copied = (collect_gcompris if args.gcompris else collect)(args.out, args.debs)
     print(f"{len(copied)} photos in {args.out}")

@@ -3,6 +3,7 @@ bit-exact; the mapping refuses missing or mismatched VAEs; two gloo processes tr
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -419,3 +420,27 @@ def test_loss_weights_without_gan_train_no_discriminator(run: tuple[Path, dict],
         train(replace(plain, loss_weights=(("vgg", 1.0),)))
     with pytest.raises(TrainError, match="must not be negative"):
         train(replace(plain, loss_weights=(("l1", -1.0),)))
+
+
+def test_frozen_stages_train_the_same_mapping_and_export_the_same_networks(
+    run: tuple[Path, dict], pairs: Path, tmp_path: Path
+) -> None:
+    """tools/freeze_stage.py keeps a finished stage's network alone, for a run to go on in a later session."""
+    spec = importlib.util.spec_from_file_location("freeze_stage", REPO / "tools" / "freeze_stage.py")
+    freeze_stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(freeze_stage)
+    out, _ = run
+    runs = {"full": tmp_path / "full", "frozen": tmp_path / "frozen"}
+    for stage in ("vae-a", "vae-b", "detector"):
+        shutil.copytree(out / stage, runs["full"] / stage)
+        frozen = load_file(freeze_stage.freeze(out / stage, runs["frozen"] / stage))
+        assert frozen and not any(key.startswith(("optimizer.", "discriminator")) for key in frozen)
+        assert len(frozen) < len(load_file(out / stage / "checkpoint-00000002.safetensors"))
+    for run_dir in runs.values():
+        train(options(run_dir, pairs, "mapping"))
+    a, b = (load_file(r / "mapping" / "checkpoint-00000002.safetensors") for r in runs.values())
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    (_, full), (_, frozen) = (load_model(export(r, tmp_path / f"{r.name}.safetensors")) for r in runs.values())
+    for name in full:
+        x, y = full[name].state_dict(), frozen[name].state_dict()
+        assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)

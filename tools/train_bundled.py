@@ -108,7 +108,7 @@ def main() -> None:
         command += ["--out", str(run_dir), "--steps", str(steps), "--batch", str(batch), "--crop", str(crop)]
         command += ["--checkpoint-every", "250", "--validate-every", "500", "--seed", "0", *extra]
         command += ["--device", args.device, "-q"]
-        if (run_dir / stage / "latest").is_file():
+        if latest(run_dir / stage) is not None:
             command.append("--resume")  # a fresh start into a folder with checkpoints is refused
         return run(command, threads=threads)
 

@@ -436,6 +436,10 @@ def test_frozen_stages_train_the_same_mapping_and_export_the_same_networks(
         frozen = load_file(freeze_stage.freeze(out / stage, runs["frozen"] / stage))
         assert frozen and not any(key.startswith(("optimizer.", "discriminator")) for key in frozen)
         assert len(frozen) < len(load_file(out / stage / "checkpoint-00000002.safetensors"))
+    early = shutil.copytree(out / "vae-a", tmp_path / "early")
+    (early / "latest").write_text("checkpoint-00000001\n")
+    with pytest.raises(freeze_stage.checkpoint.CheckpointError, match="step 1 of 2, not finished"):
+        freeze_stage.freeze(early, tmp_path / "early-frozen")
     for run_dir in runs.values():
         train(options(run_dir, pairs, "mapping"))
     a, b = (load_file(r / "mapping" / "checkpoint-00000002.safetensors") for r in runs.values())

@@ -40,3 +40,18 @@ def test_entry_names_cannot_leave_the_folder() -> None:
 def test_other_files_are_refused_by_name() -> None:
     with pytest.raises(ValueError, match=r"photo\.jpg: not a Qt resource bundle"):
         list(qt_resources.read_rcc(b"\xff\xd8\xff\xe0" + bytes(40), "photo.jpg"))
+
+
+def test_a_directory_that_contains_itself_is_refused_by_name() -> None:
+    """A crafted tree whose root lists itself as its child would otherwise be walked without end."""
+    blob = bytearray((FIXTURES / "v2.rcc").read_bytes())
+    tree = int.from_bytes(blob[8:12], "big")
+    blob[tree + 10 : tree + 14] = (0).to_bytes(4, "big")  # the root's first child: the root itself
+    with pytest.raises(ValueError, match=r"cyclic\.rcc: tree entry 0 is reached twice"):
+        list(qt_resources.read_rcc(bytes(blob), "cyclic.rcc"))
+
+
+def test_a_truncated_bundle_is_refused_by_name() -> None:
+    blob = (FIXTURES / "v2.rcc").read_bytes()
+    with pytest.raises(ValueError, match=r"short\.rcc: (truncated or corrupt|.* is truncated)"):
+        list(qt_resources.read_rcc(blob[: len(blob) // 2], "short.rcc"))

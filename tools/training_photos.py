@@ -14,7 +14,7 @@ Sources (see ../shared/photo-sources.md in the project notes and docs/model-card
 
     python tools/training_photos.py --gcompris --out data/photos-gcompris [--debs data/debs]
 
-collects a second, larger set that only the mapping trains on (docs/model-card.md, v22): the photographs of
+collects a second, larger set (the mapping's from v22, every stage's from v26; docs/model-card.md): the photographs of
 six activities of the educational suite GCompris (Debian `gcompris-qt-data`; animals, monuments, musicians,
 underwater scenes; GPL-3+ and CC licences, listed in the package's copyright file), read from its Qt
 resource bundles with `tools/qt_resources.py`.
@@ -191,7 +191,6 @@ def collect(out: Path, debs: Path) -> list[tuple[str, str]]:
             for name in names:
                 take(package, root / sub / name, f"Debian {package} /{sub}/{name}")
     copied.append(("scipy-face.png", scipy_face(debs, out / "scipy-face.png")))
-    (out / "SOURCES.txt").write_text("".join(f"{name}\t{origin}\n" for name, origin in copied))
     return copied
 
 
@@ -218,7 +217,6 @@ def collect_gcompris(out: Path, debs: Path) -> list[tuple[str, str]]:
                 name = f"gcompris-{activity}-{'-'.join(local.parts)}"
                 (out / name).write_bytes(contents)
                 copied.append((name, f"Debian {package} /{sub}/{activity}.rcc:/{inner}"))
-    (out / "SOURCES.txt").write_text("".join(f"{name}\t{origin}\n" for name, origin in copied))
     return copied
 
 
@@ -229,10 +227,12 @@ def main() -> None:
     parser.add_argument(
         "--gcompris",
         action="store_true",
-        help="collect the GCompris photos (the mapping's extra set), not the main one",
+        help="collect the GCompris photos (the second, larger set), not the main one",
     )
     args = parser.parse_args()
     copied = (collect_gcompris if args.gcompris else collect)(args.out, args.debs)
+    # Written last: tools/train_bundled.py takes a folder with SOURCES.txt as completely collected.
+    (args.out / "SOURCES.txt").write_text("".join(f"{name}\t{origin}\n" for name, origin in copied))
     print(f"{len(copied)} photos in {args.out}")
 
 

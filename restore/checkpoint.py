@@ -58,19 +58,26 @@ def latest(folder: Path) -> str | None:
     return pointer.read_text("utf-8").strip() if pointer.is_file() else None
 
 
-def read(folder: Path, name: str | None = None) -> tuple[str, dict[str, torch.Tensor], dict[str, Any]]:
-    """(stem, tensors on the CPU, meta) of checkpoint `name` in `folder`, by default the latest one."""
+def read_meta(folder: Path, name: str | None = None) -> tuple[str, dict[str, Any]]:
+    """(stem, meta) of checkpoint `name` in `folder`, by default the latest one, without loading its tensors."""
     name = name or latest(folder)
     if name is None:
         raise CheckpointError(f"{folder}: no checkpoint (no '{LATEST}' file)")
-    tensor_path, meta_path = folder / f"{name}.safetensors", folder / f"{name}.json"
-    for path in (tensor_path, meta_path):
-        if not path.is_file():
-            raise CheckpointError(f"{path}: missing checkpoint file")
+    meta_path = folder / f"{name}.json"
+    if not meta_path.is_file():
+        raise CheckpointError(f"{meta_path}: missing checkpoint file")
     try:
-        meta = json.loads(meta_path.read_text("utf-8"))
+        return name, json.loads(meta_path.read_text("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{meta_path}: not a checkpoint description ({exc})") from None
+
+
+def read(folder: Path, name: str | None = None) -> tuple[str, dict[str, torch.Tensor], dict[str, Any]]:
+    """(stem, tensors on the CPU, meta) of checkpoint `name` in `folder`, by default the latest one."""
+    name, meta = read_meta(folder, name)
+    tensor_path = folder / f"{name}.safetensors"
+    if not tensor_path.is_file():
+        raise CheckpointError(f"{tensor_path}: missing checkpoint file")
     try:
         tensors = load_file(tensor_path)
     except SafetensorError as exc:

@@ -26,7 +26,7 @@ from degrade.dataset import Settings, generate  # noqa: E402
 from degrade.presets import load_preset  # noqa: E402
 from degrade.sources import open_source  # noqa: E402
 from restore import stages  # noqa: E402
-from restore.checkpoint import flatten_optimizer, unflatten_optimizer  # noqa: E402
+from restore.checkpoint import CheckpointError, flatten_optimizer, read, read_meta, save, unflatten_optimizer  # noqa: E402
 from restore.config import model_config  # noqa: E402
 from restore.data import PairsDataset  # noqa: E402
 from restore.export import export, load_model  # noqa: E402
@@ -332,6 +332,17 @@ def test_learning_rate_is_constant_then_linear_to_zero() -> None:
     o = TrainOptions(stage="vae-b", out=Path("x"), steps=10, lr=1.0)
     assert [learning_rate(s, o) for s in range(10)] == [1.0] * 5 + [1.0, 0.8, 0.6, 0.4, 0.2]
     assert learning_rate(3, replace(o, decay_from=2)) == 0.875
+
+
+def test_read_meta_gives_the_record_without_the_tensors(tmp_path: Path) -> None:
+    save(tmp_path, 7, {"w": torch.ones(2)}, {"step": 7})
+    assert read_meta(tmp_path) == ("checkpoint-00000007", {"step": 7})
+    (tmp_path / "checkpoint-00000007.safetensors").unlink()  # the record alone still reads; the whole does not
+    assert read_meta(tmp_path)[1] == {"step": 7}
+    with pytest.raises(CheckpointError, match=r"checkpoint-00000007\.safetensors: missing checkpoint file"):
+        read(tmp_path)
+    with pytest.raises(CheckpointError, match=r"no checkpoint \(no 'latest' file\)"):
+        read_meta(tmp_path / "empty")
 
 
 def test_optimizer_state_round_trips_through_flat_tensors() -> None:

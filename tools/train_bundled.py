@@ -28,13 +28,12 @@ loss (T also carries clean photos through unchanged), on a schedule that fits tw
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from restore.checkpoint import latest
+from restore.checkpoint import latest, read_meta
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -113,8 +112,7 @@ def main() -> None:
         return run(command, threads=threads)
 
     def finished(stage: str, steps: int) -> bool:
-        name = latest(run_dir / stage)
-        return name is not None and json.loads((run_dir / stage / f"{name}.json").read_text())["step"] >= steps
+        return latest(run_dir / stage) is not None and read_meta(run_dir / stage)[1]["step"] >= steps
 
     for recipes in ROUNDS:
         todo = [recipe for recipe in recipes if not finished(recipe[0], recipe[2])]

@@ -200,6 +200,9 @@ def train(ctx: click.Context, stage: str, **params: Any) -> None:
     for name in STAGES if stage == "all" else (stage,):
         real_old = params["real_old"] if name == "vae-a" else None
         resume = params["resume"] and (stage != "all" or checkpoint.latest(out / name) is not None)
+        if resume and stage == "all" and _frozen_step(out / name) == params["steps"]:
+            click.echo(f"{name}: frozen at step {params['steps']} (tools/freeze_stage.py), kept as it is")
+            continue
         options = TrainOptions(**{**params, "stage": name, "real_old": real_old, "resume": resume})
         try:
             summary = training.train(options)
@@ -209,6 +212,15 @@ def train(ctx: click.Context, stage: str, **params: Any) -> None:
             _fail(f"{exc.filename or out}: {exc.strerror or exc}")
         if os.environ.get("RANK", "0") == "0":  # under torchrun, one report for the whole job
             click.echo(f"{name}: {_describe(summary)}")
+
+
+def _frozen_step(folder: Path) -> int | None:
+    """The step of `folder`'s latest checkpoint when tools/freeze_stage.py kept it (network only), else None."""
+    try:
+        _, meta = checkpoint.read_meta(folder)
+    except checkpoint.CheckpointError as exc:
+        _fail(str(exc))
+    return meta["step"] if meta.get("frozen") else None
 
 
 @cli.command("export")

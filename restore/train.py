@@ -305,6 +305,11 @@ class Trainer:
         if found is None:
             raise TrainError(f"{self.folder}: nothing to resume (no checkpoint)")
         name, tensors, meta = _read(self.folder)
+        if meta.get("frozen"):
+            raise TrainError(
+                f"{self.folder / name}: a frozen stage (its network alone, kept by tools/freeze_stage.py at step "
+                f"{meta['step']}); it cannot train on, only serve the later stages"
+            )
         if meta.get("stage") != o.stage:
             raise TrainError(f"{self.folder / name}: a {meta.get('stage')} checkpoint, not {o.stage}")
         stored = _as_loaded(meta.get("config"))

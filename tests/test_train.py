@@ -19,6 +19,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from click.testing import CliRunner  # noqa: E402
 from PIL import Image  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
@@ -27,6 +28,7 @@ from degrade.presets import load_preset  # noqa: E402
 from degrade.sources import open_source  # noqa: E402
 from restore import stages  # noqa: E402
 from restore.checkpoint import CheckpointError, flatten_optimizer, read, read_meta, save, unflatten_optimizer  # noqa: E402
+from restore.cli import cli  # noqa: E402
 from restore.config import model_config  # noqa: E402
 from restore.data import PairsDataset  # noqa: E402
 from restore.export import export, load_model  # noqa: E402
@@ -459,3 +461,14 @@ def test_frozen_stages_train_the_same_mapping_and_export_the_same_networks(
     for name in full:
         x, y = full[name].state_dict(), frozen[name].state_dict()
         assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
+    # A frozen stage cannot train on: one line naming it, not a traceback from loading missing tensors.
+    with pytest.raises(TrainError, match=r"vae-a/checkpoint-00000002: a frozen stage .* at step 2"):
+        train(options(runs["frozen"], pairs, "vae-a", steps=3, resume=True))
+    # `restore train all --resume` keeps the frozen stages and resumes the others where they are.
+    args = ["train", "all", "--config", "tiny", "--pairs", str(pairs), "--out", str(runs["frozen"]), "--resume"]
+    args += ["--steps", "2", "--batch", "4", "--crop", "32", "--device", "cpu", "-q"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    for stage in ("vae-a", "vae-b", "detector"):
+        assert f"{stage}: frozen at step 2 (tools/freeze_stage.py), kept as it is" in result.output
+    assert "mapping: " in result.output and "mapping: frozen" not in result.output

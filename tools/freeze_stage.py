@@ -7,7 +7,7 @@ is several times the network. A finished stage needs neither: the later stages o
 writes the stage's latest checkpoint again with the network's weights alone (float32, as trained) and the same
 JSON record, marked `frozen` (an unfinished stage is refused: copy its checkpoint whole to resume it). Copy
 the folder back into the run folder (`cp -r runs/v26/* data/run/`) and `tools/train_bundled.py` skips the
-stage as finished; `restore train --resume` cannot continue it.
+stage as finished, as does `restore train all --resume`; `restore train STAGE --resume` refuses to continue it.
 """
 
 from __future__ import annotations

@@ -213,7 +213,8 @@ def collect_gcompris(out: Path, debs: Path) -> list[tuple[str, str]]:
                     raise SystemExit(f"{bundle}: {inner} does not decode")
                 if min(pixels.shape[:2]) < shortest:
                     continue
-                local = PurePosixPath(*inner.parts[inner.parts.index("resource") + 1 :])
+                parts = inner.parts  # named from below the activity's resource folder, or whole if it has none
+                local = PurePosixPath(*parts[parts.index("resource") + 1 :] if "resource" in parts else parts)
                 name = f"gcompris-{activity}-{'-'.join(local.parts)}"
                 (out / name).write_bytes(contents)
                 copied.append((name, f"Debian {package} /{sub}/{activity}.rcc:/{inner}"))

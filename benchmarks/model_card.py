@@ -168,8 +168,8 @@ def find_photos(photos: Path) -> dict[str, Path]:
 
 def unpacked_package(debs: Path, into: Path) -> Path:
     """Unpack the wallpapers package into `into` the way the training photos are collected."""
-    sys.path.insert(0, str(ROOT))  # tools/ is not an installed package
-    from tools.training_photos import unpack
+    sys.path.insert(0, str(ROOT / "tools"))  # not an installed package; its scripts import each other by name
+    from training_photos import unpack
 
     return unpack(PACKAGE, debs, into)
 

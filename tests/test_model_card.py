@@ -4,6 +4,8 @@ the photo allow-list and suite, and a report that names every method (with a ran
 from __future__ import annotations
 
 import math
+import shutil
+import subprocess
 
 import cv2
 import numpy as np
@@ -116,6 +118,21 @@ def test_photos_are_the_allow_list_at_their_largest_landscape_size(tmp_path):
     (root / mc.PHOTOS[1]).rename(root / "elsewhere")
     with pytest.raises(SystemExit, match=mc.PHOTOS[1]):
         mc.find_photos(root)
+
+
+@pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb to build a package")
+def test_the_wallpapers_package_unpacks_from_the_debs_folder(tmp_path):
+    """The default path (no --photos): the .deb kept in --debs is unpacked with the training photos' tool."""
+    tree = tmp_path / "tree"
+    write_wallpaper(tree / "usr" / "share" / "wallpapers", mc.PHOTOS[0], {"96x64.jpg": "coffee"})
+    (tree / "DEBIAN").mkdir()
+    control = f"Package: {mc.PACKAGE}\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@t>\nDescription: t\n"
+    (tree / "DEBIAN" / "control").write_text(control)
+    debs = tmp_path / "debs"
+    debs.mkdir()
+    subprocess.run(["dpkg-deb", "--build", str(tree), str(debs / f"{mc.PACKAGE}_1.0_all.deb")], check=True)
+    root = mc.unpacked_package(debs, tmp_path / "into")
+    assert (mc.wallpapers_folder(root) / mc.PHOTOS[0] / "contents" / "images" / "96x64.jpg").is_file()
 
 
 def test_suite_photos_are_512_high_at_most_768_wide_and_seeded():

@@ -215,11 +215,12 @@ def train(ctx: click.Context, stage: str, **params: Any) -> None:
 
 
 def _frozen_step(folder: Path) -> int | None:
-    """The step of `folder`'s latest checkpoint when tools/freeze_stage.py kept it (network only), else None."""
+    """The step of `folder`'s latest checkpoint when tools/freeze_stage.py kept it (network only), else None
+    (also for an unreadable one: the trainer reports that, naming the file)."""
     try:
         _, meta = checkpoint.read_meta(folder)
-    except checkpoint.CheckpointError as exc:
-        _fail(str(exc))
+    except checkpoint.CheckpointError:
+        return None
     return meta["step"] if meta.get("frozen") else None
 
 

@@ -228,18 +228,25 @@ def _frozen_step(folder: Path) -> int | None:
 @click.argument("run", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="The model file to write (.safetensors).")
 @click.option("--half", is_flag=True, help="Store the weights as float16: half the file, loaded back as float32.")
-def export_command(run: Path, out: Path | None, half: bool) -> None:
+@click.option(
+    "--mapping-step",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Export the mapping's checkpoint at step N instead of its latest (tools/pick_mapping_checkpoint.py).",
+)
+def export_command(run: Path, out: Path | None, half: bool, mapping_step: int | None) -> None:
     """Write the four trained networks of run folder RUN (their latest checkpoints) and their config
     into one safetensors file.
 
     \b
     Example:
       restore export runs/x --out model.safetensors
+      restore export runs/x --out model.safetensors --mapping-step 750
     """
     if out is None:
         _fail("missing option --out: the model file to write")
     try:
-        path = export(run, out, half=half)
+        path = export(run, out, half=half, mapping_step=mapping_step)
         config, nets = load_model(path)  # read it back: what we report is what a user will load
     except ERRORS as exc:
         _fail(str(exc))

@@ -21,6 +21,7 @@ from safetensors.torch import save
 from torch import nn
 
 from degrade.writer import atomic_write
+from restore import checkpoint
 from restore.config import ConfigError, ModelConfig
 from restore.nets.detector import ScratchDetector
 from restore.nets.mapping import Mapping
@@ -110,8 +111,9 @@ def load_model(path: Path, device: str | torch.device = "cpu") -> tuple[ModelCon
     return config, nets
 
 
-def export(run: Path, out: Path, half: bool = False) -> Path:
-    """Gather the latest networks of the four stages of run folder `run` into the model file `out`.
+def export(run: Path, out: Path, half: bool = False, mapping_step: int | None = None) -> Path:
+    """Gather the latest networks of the four stages of run folder `run` into the model file `out`, or the
+    mapping's checkpoint at `mapping_step` instead of its latest (a run's best may lie before its end).
 
     Each stage folder (`run/vae-a`, ...) must hold a trained checkpoint, each trained with the mapping's
     config in the sections its network depends on (`restore.stages.SECTIONS`; the file gets the mapping's
@@ -137,7 +139,9 @@ def export(run: Path, out: Path, half: bool = False) -> Path:
                 f"--out {run}` first"
             )
         latest[stage] = pointer.read_text("utf-8").strip()
-        configs[stage], loaded = load_stage(folder)
+        if stage == "mapping" and mapping_step is not None:
+            latest[stage] = checkpoint.stem(mapping_step)
+        configs[stage], loaded = load_stage(folder, name=latest[stage])
         nets[name] = loaded[key]
     reference = configs["mapping"]
     for stage, config in configs.items():

@@ -202,10 +202,12 @@ def _load_network(folder: Path, name: str | None = None) -> tuple[str, dict[str,
     return name, meta, net.eval()
 
 
-def load_stage(stage_dir: Path, device: str | torch.device = "cpu") -> tuple[ModelConfig, dict[str, nn.Module]]:
-    """The config and network of a stage folder's latest checkpoint, in eval mode on `device`:
-    {"vae": VAE} for vae-a/vae-b, {"mapping": Mapping}, {"detector": ScratchDetector}."""
-    _, meta, net = _load_network(Path(stage_dir))
+def load_stage(
+    stage_dir: Path, device: str | torch.device = "cpu", name: str | None = None
+) -> tuple[ModelConfig, dict[str, nn.Module]]:
+    """The config and network of a stage folder's checkpoint `name` (by default the latest), in eval mode on
+    `device`: {"vae": VAE} for vae-a/vae-b, {"mapping": Mapping}, {"detector": ScratchDetector}."""
+    _, meta, net = _load_network(Path(stage_dir), name)
     return ModelConfig.from_dict(meta["config"]), {stages.NETWORKS[meta["stage"]]: net.to(device)}
 
 

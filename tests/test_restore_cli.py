@@ -347,13 +347,14 @@ def stages(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, object]
         (tmp_path / "run" / stage).mkdir(parents=True)
         (tmp_path / "run" / stage / "latest").write_text("checkpoint-00000002\n")
     write_mapping_meta(tmp_path / "run", {"vae-a": "checkpoint-00000002", "vae-b": "checkpoint-00000002"})
-    state: dict[str, object] = {"nets": nets, "configs": dict.fromkeys(STAGES, TINY)}
+    state: dict[str, object] = {"nets": nets, "configs": dict.fromkeys(STAGES, TINY), "loaded": {}}
     keys = {"vae-a": ("vae", "vae_a"), "vae-b": ("vae", "vae_b"), "mapping": ("mapping",) * 2}
     keys["detector"] = ("detector",) * 2
 
-    def load_stage(stage_dir: Path, device: str = "cpu") -> tuple:
-        key, name = keys[stage_dir.name]
-        return state["configs"][stage_dir.name], {key: nets[name]}
+    def load_stage(stage_dir: Path, device: str = "cpu", name: str | None = None) -> tuple:
+        state["loaded"][stage_dir.name] = name
+        key, net = keys[stage_dir.name]
+        return state["configs"][stage_dir.name], {key: nets[net]}
 
     monkeypatch.setattr(training, "load_stage", load_stage)
     return state
@@ -369,6 +370,20 @@ def test_export_command_writes_a_loadable_file(stages: dict[str, object], tmp_pa
     assert_same_networks(stages["nets"], loaded)
     with safe_open(out, framework="pt") as handle:
         assert json.loads(handle.metadata()["stages"]) == {s: f"{s}/checkpoint-00000002" for s in STAGES}
+
+
+def test_export_takes_an_earlier_mapping_checkpoint(stages: dict[str, object], tmp_path: Path) -> None:
+    run, out = tmp_path / "run", tmp_path / "model.safetensors"
+    meta = (run / "mapping" / "checkpoint-00000002.json").read_text()
+    (run / "mapping" / "checkpoint-00000001.json").write_text(meta)
+    code, output = run_cli("export", run, "--out", out, "--mapping-step", 1)
+    assert code == 0, output
+    assert stages["loaded"] == {**{s: "checkpoint-00000002" for s in STAGES}, "mapping": "checkpoint-00000001"}
+    with safe_open(out, framework="pt") as handle:
+        assert json.loads(handle.metadata()["stages"])["mapping"] == "mapping/checkpoint-00000001"
+    # A step with no checkpoint is named, and nothing is written.
+    code, output = run_cli("export", run, "--out", tmp_path / "n.safetensors", "--mapping-step", 3)
+    assert code == 1 and "mapping/checkpoint-00000003.json" in output and not (tmp_path / "n.safetensors").exists()
 
 
 def test_export_names_the_missing_stage(stages: dict[str, object], tmp_path: Path) -> None:

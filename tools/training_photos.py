@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
 
 import cv2
@@ -150,18 +151,24 @@ def unpack(package: str, debs: Path, root: Path) -> Path:
 SCIPY_FACE = ("scipy==1.10.1", "scipy/misc/face.dat", (768, 1024, 3))
 
 
-def scipy_face(debs: Path, target: Path) -> str:
-    """Write SciPy 1.10's raccoon photo to `target` (PNG) from its wheel, downloaded into `debs` once."""
-    requirement, member, shape = SCIPY_FACE
-    version = requirement.split("==")[1]
-    found = sorted(debs.glob(f"scipy-{version}-*.whl"))
+def wheel(requirement: str, debs: Path) -> Path:
+    """The wheel of `requirement` ("name==version") in `debs`, downloaded from PyPI the first time."""
+    name, version = requirement.split("==")
+    pattern = f"{name.replace('-', '_')}-{version}-*.whl"
+    found = sorted(path for path in debs.glob("*.whl") if fnmatch(path.name.lower(), pattern.lower()))
     if not found:
         debs.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", requirement]
         subprocess.run([*command, "-d", str(debs)], check=True)
-        found = sorted(debs.glob(f"scipy-{version}-*.whl"))
-    with zipfile.ZipFile(found[-1]) as wheel:
-        pixels = np.frombuffer(bz2.decompress(wheel.read(member)), np.uint8).reshape(shape)
+        found = sorted(path for path in debs.glob("*.whl") if fnmatch(path.name.lower(), pattern.lower()))
+    return found[-1]
+
+
+def scipy_face(debs: Path, target: Path) -> str:
+    """Write SciPy 1.10's raccoon photo to `target` (PNG) from its wheel, downloaded into `debs` once."""
+    requirement, member, shape = SCIPY_FACE
+    with zipfile.ZipFile(wheel(requirement, debs)) as archive:
+        pixels = np.frombuffer(bz2.decompress(archive.read(member)), np.uint8).reshape(shape)
     cv2.imwrite(str(target), cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
     return f"{requirement} wheel /{member}"
 

@@ -1,12 +1,12 @@
 """Keep a finished training stage in the repository, so a run too long for one session can go on in the next.
 
-    python tools/freeze_stage.py data/run/vae-a --out runs/v26/vae-a
+    python tools/freeze_stage.py data/run/vae-a --out runs/RUN/vae-a
 
 A session's data and checkpoints do not outlive it, and a full checkpoint (optimizer moments, discriminators)
 is several times the network. A finished stage needs neither: the later stages only read its network. This
 writes the stage's latest checkpoint again with the network's weights alone (float32, as trained) and the same
 JSON record, marked `frozen` (an unfinished stage is refused: copy its checkpoint whole to resume it). Copy
-the folder back into the run folder (`cp -r runs/v26/* data/run/`) and `tools/train_bundled.py` skips the
+the folder back into the run folder (`cp -r runs/RUN/* data/run/`) and `tools/train_bundled.py` skips the
 stage as finished, as does `restore train all --resume`; `restore train STAGE --resume` refuses to continue it.
 """
 

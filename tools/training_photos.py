@@ -14,7 +14,7 @@ Sources (see ../shared/photo-sources.md in the project notes and docs/model-card
 
     python tools/training_photos.py --gcompris --out data/photos-gcompris [--debs data/debs]
 
-collects a second, larger set (the mapping's from v22, every stage's from v26; docs/model-card.md): the photographs of
+collects a second, larger set (docs/model-card.md, from v22): the photographs of
 six activities of the educational suite GCompris (Debian `gcompris-qt-data`; animals, monuments, musicians,
 underwater scenes; GPL-3+ and CC licences, listed in the package's copyright file), read from its Qt
 resource bundles with `tools/qt_resources.py`.
@@ -154,14 +154,16 @@ SCIPY_FACE = ("scipy==1.10.1", "scipy/misc/face.dat", (768, 1024, 3))
 def wheel(requirement: str, debs: Path) -> Path:
     """The wheel of `requirement` ("name==version") in `debs`, downloaded from PyPI the first time."""
     name, version = requirement.split("==")
-    pattern = f"{name.replace('-', '_')}-{version}-*.whl"
-    found = sorted(path for path in debs.glob("*.whl") if fnmatch(path.name.lower(), pattern.lower()))
-    if not found:
+    pattern = f"{name.replace('-', '_')}-{version}-*.whl".lower()  # wheel names keep the project's case
+
+    def found() -> list[Path]:
+        return sorted(path for path in debs.glob("*.whl") if fnmatch(path.name.lower(), pattern))
+
+    if not found():
         debs.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", requirement]
         subprocess.run([*command, "-d", str(debs)], check=True)
-        found = sorted(path for path in debs.glob("*.whl") if fnmatch(path.name.lower(), pattern.lower()))
-    return found[-1]
+    return found()[-1]
 
 
 def scipy_face(debs: Path, target: Path) -> str:

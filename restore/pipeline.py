@@ -13,6 +13,9 @@
 3. encodes with VAE A, maps the latent with T (through the partial nonlocal block when there is a mask,
    without it otherwise) and decodes with VAE B.
 
+On the CPU the networks and the photo are in channels-last layout, which oneDNN's convolutions take without
+reordering every activation (`python benchmarks/restore_layout.py`; the outputs differ by float rounding).
+
 Memory stays bounded on large photos: a photo of more than `max_pixels` runs the detector and both VAEs in
 tiles with the result of a single pass (`restore.tiling`: global instance-norm statistics, halos measured
 from the networks' receptive fields). The mapping, whose partial nonlocal block must see every valid
@@ -124,13 +127,23 @@ class Restorer:
     """A loaded restoration model on one device. Thread-compatible, not thread-safe (one call at a time)."""
 
     def __init__(
-        self, config: ModelConfig, nets: dict[str, nn.Module], device: torch.device, max_pixels: int = MAX_PIXELS
+        self,
+        config: ModelConfig,
+        nets: dict[str, nn.Module],
+        device: torch.device,
+        max_pixels: int = MAX_PIXELS,
+        channels_last: bool | None = None,
     ) -> None:
+        """`channels_last`: the networks' memory layout; None picks it on the CPU only, where it was measured."""
         if max_pixels < 64 * 64:
             raise RestoreError(f"max_pixels must be at least {64 * 64}, got {max_pixels}")
         self.config = config
         self.device = device
-        self.nets = {name: net.to(device).eval().requires_grad_(False) for name, net in nets.items()}
+        channels_last = device.type == "cpu" if channels_last is None else channels_last
+        self.layout = torch.channels_last if channels_last else torch.contiguous_format
+        self.nets = {
+            name: net.to(device, memory_format=self.layout).eval().requires_grad_(False) for name, net in nets.items()
+        }
         self.max_pixels = max_pixels
         self._halos: dict[str, int] = {}
         gray = config.detector.in_channels == 1
@@ -190,7 +203,7 @@ class Restorer:
         rgb = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
         x = torch.from_numpy(np.array(rgb, order="C")).to(self.device).permute(2, 0, 1)[None].float()
         self._measure_halos(rgb.shape[0] * rgb.shape[1] > self.max_pixels)
-        return pad_to_multiple(x / 127.5 - 1, MULTIPLE, minimum=2 * MULTIPLE)
+        return pad_to_multiple(x / 127.5 - 1, MULTIPLE, minimum=2 * MULTIPLE).contiguous(memory_format=self.layout)
 
     def detect(self, image: np.ndarray) -> np.ndarray:
         """Scratch probability, float32 (H, W), of a uint8 (H, W) or (H, W, 3) photo."""

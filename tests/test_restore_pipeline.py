@@ -16,10 +16,12 @@ from restore.pipeline import RestoreError, Restorer, dilate  # noqa: E402
 from restore.tiling import pad_to_multiple, receptive_radius, run_tiled, windows  # noqa: E402
 
 
-def _random_restorer(max_pixels: int = 10**7, config: str = "tiny", seed: int = 0) -> Restorer:
+def _random_restorer(
+    max_pixels: int = 10**7, config: str = "tiny", seed: int = 0, channels_last: bool | None = None
+) -> Restorer:
     torch.manual_seed(seed)
     model = model_config(config)
-    return Restorer(model, build_networks(model), torch.device("cpu"), max_pixels=max_pixels)
+    return Restorer(model, build_networks(model), torch.device("cpu"), max_pixels, channels_last)
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +74,25 @@ def test_restorer_tiles_large_photos_with_the_same_result(photo: np.ndarray) -> 
     assert tiled_restorer._halos  # the tiled path ran
     assert np.abs(tiled.image.astype(int) - whole.image).max() <= 1  # float noise may flip a rounding
     np.testing.assert_allclose(tiled.probability, whole.probability, atol=1e-5)
+
+
+@pytest.mark.parametrize(("config", "max_pixels"), [("small", 10**7), ("tiny", 160 * 160)])
+def test_channels_last_layout_changes_only_float_rounding(
+    photo: np.ndarray, config: str, max_pixels: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CPU default (channels-last, for speed) restores as the contiguous layout does: whole, in tiles and
+    through the partial nonlocal block (a detected scratch)."""
+    default = _random_restorer(max_pixels, config)
+    contiguous = _random_restorer(max_pixels, config, channels_last=False)
+    kernels = [p for p in default.nets["vae_a"].parameters() if p.ndim == 4 and min(p.shape) > 1]
+    assert all(p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous() for p in kernels)
+    scratch = torch.zeros(1, 1, 200, 304)
+    scratch[..., 100, 20:200] = 1
+    for restorer in (default, contiguous):
+        monkeypatch.setattr(restorer, "_probability", lambda x: scratch)
+    a, b = default.restore(photo, scratches="on"), contiguous.restore(photo, scratches="on")
+    assert a.mask.any() and bool(default._halos) == (max_pixels < photo.shape[0] * photo.shape[1])
+    assert np.abs(a.image.astype(int) - b.image).max() <= 1
 
 
 @pytest.mark.parametrize("shape", [(37, 53, 3), (8, 8, 3), (64, 1, 3), (50, 61)])

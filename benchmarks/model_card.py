@@ -42,8 +42,9 @@ their harmonic mean), the convention of thin-structure benchmarks (crack and edg
 one-pixel offset of a 1-2 px scratch is not a miss. The goal is judged on the strict pixel score.
 
 `--timing` restores one wallpaper at 1 and 2 megapixels in a fresh process with 2 torch threads: median
-seconds of 3 runs after a warm-up, and the process's peak resident memory (`ru_maxrss`, in MB of 10^6 bytes,
-torch and the weights included). A goals table puts the issue's targets beside the measurements.
+seconds of 3 runs after a warm-up, and the process's peak resident memory (VmHWM, `benchmarks/memory.py`, in
+MB of 10^6 bytes, torch and the weights included; until this stop it read `ru_maxrss`, which also counts the
+evaluating parent's memory). A goals table puts the issue's targets beside the measurements.
 
 Writes a Markdown report (`--out`), before/after strips of three suite images (`--images`: the three
 `old-photo` samples with the most ground-truth damage, chosen before any method runs) and prints the main
@@ -58,7 +59,6 @@ import json
 import os
 import platform
 import re
-import resource
 import shlex
 import statistics
 import subprocess
@@ -408,6 +408,7 @@ def evaluate(restorer: Restorer, label: str, suite: list[Case], progress: bool =
 def timing_child(weights: str, photo: Path, width: int, height: int, seed: int) -> dict[str, float]:
     """In a fresh process: restore one degraded photo of width x height, TIMING_RUNS times after a warm-up."""
     import torch
+    from memory import peak_mib  # benchmarks/, this script's folder
 
     from restore.pipeline import Restorer
 
@@ -421,7 +422,7 @@ def timing_child(weights: str, photo: Path, width: int, height: int, seed: int) 
         started = time.perf_counter()
         restorer.restore(degraded, scratches="auto")
         seconds.append(time.perf_counter() - started)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6  # ru_maxrss is in KiB on Linux
+    peak = peak_mib() * 2**20 / 1e6
     return {"seconds": statistics.median(seconds), "runs": seconds, "peak_mb": peak}
 
 

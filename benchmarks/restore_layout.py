@@ -1,13 +1,21 @@
 """Memory layout of the restorer's tensors on the CPU: contiguous (NCHW) against channels-last (NHWC).
 
     python benchmarks/restore_layout.py [--weights FILE] [--threads 2] [--repeats 3]
+    python benchmarks/restore_layout.py --train [--threads 1] [--repeats 5]
 
 oneDNN's convolutions work in a blocked channels-last layout; with NCHW tensors every convolution reorders
-its input and output, which on the restorer's wide, shallow convolutions costs about a sixth of the time.
-`Restorer` therefore runs channels-last on the CPU. This prints, for a 1 and a 2 megapixel photo (the model
-card's timing sizes; 2 MP runs the VAEs in tiles), the median seconds of `Restorer.restore` (scratches
-"auto", after a warm-up) and the peak resident memory of a fresh process per layout, their ratios, and the
-largest difference between the two restorations in grey levels.
+its input and output. Which layout is faster depends on the network, so this prints two tables:
+
+1. each network alone on a 1 MP photo, in both layouts (median seconds after a warm-up, one process): the
+   evidence for `restore.pipeline.CHANNELS_LAST`, the networks `Restorer` runs channels-last on the CPU;
+2. `Restorer.restore` (scratches "auto") as shipped against every network contiguous, for a 1 and a 2
+   megapixel photo (the model card's timing sizes; 2 MP runs the VAEs in tiles): median seconds, the peak
+   resident memory of a fresh process per layout, their ratios, and the largest difference between the
+   two restorations in grey levels.
+
+`--train` prints instead the seconds of one training step of each stage (`small` config, the batches and
+crops of `tools/train_bundled.py`, random pixels) in both layouts, alternating, median of the repeats after
+a warm-up step: the evidence for `restore.stages.Stage.channels_last_on_cpu`.
 
 Without `--weights` the networks are the `small` config's, randomly initialised: the work per pixel is the
 trained model's, except the detector's mask, which a random detector draws at random; pass the weights of
@@ -19,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -29,14 +36,80 @@ import time
 import cv2
 import numpy as np
 import torch
+from memory import peak_mib
 from skimage import data
 
+from restore import stages
 from restore.config import model_config
 from restore.export import build_networks, load_model
-from restore.pipeline import Restorer
+from restore.nets.vae import VAE
+from restore.pipeline import THRESHOLD, Restorer
 
 SIZES = {"1 MP": (1155, 866), "2 MP": (1633, 1225)}  # as benchmarks/model_card.py's timing
-LAYOUTS = {"contiguous": False, "channels-last": True}
+LAYOUTS = {"contiguous": False, "as shipped": True}
+
+
+def networks_table(weights: str | None, repeats: int) -> list[str]:
+    """Seconds of each network on a 1 MP photo in both layouts (the mapping with the detected mask)."""
+    config, nets = load_model(weights) if weights else (model_config("small"), build_networks(model_config("small")))
+    restorer = Restorer(config, nets, torch.device("cpu"), channels_last=False)
+    photo = cv2.resize(data.astronaut(), SIZES["1 MP"], interpolation=cv2.INTER_AREA)
+    x = restorer._prepare(photo)
+    nets = restorer.nets
+    with torch.inference_mode():
+        mask = (restorer._probability(x) >= THRESHOLD).float()
+        latent = nets["vae_a"].encode(x)
+        calls = {
+            "detector": (nets["detector"], lambda: restorer._probability(x)),
+            "vae_a (encoder)": (nets["vae_a"], lambda: nets["vae_a"].encode(x)),
+            "mapping": (nets["mapping"], lambda: nets["mapping"](latent, mask if mask.any() else None)),
+            "vae_b (decoder)": (nets["vae_b"], lambda: nets["vae_b"].decode(latent)),
+        }
+        lines = ["| network | contiguous s | channels-last s | speed-up |", "|---|---:|---:|---:|"]
+        for label, (net, call) in calls.items():
+            seconds: dict[torch.memory_format, list[float]] = {torch.contiguous_format: [], torch.channels_last: []}
+            for run in range(repeats + 1):  # the layouts alternate, so that drift in the machine's speed cancels
+                for layout, timed in seconds.items():
+                    net.to(memory_format=layout)
+                    x, latent = x.contiguous(memory_format=layout), latent.contiguous(memory_format=layout)
+                    started = time.perf_counter()
+                    call()
+                    if run:  # the first round warms up
+                        timed.append(time.perf_counter() - started)
+            net.to(memory_format=torch.contiguous_format)
+            x, latent = x.contiguous(), latent.contiguous()
+            a, b = (statistics.median(timed) for timed in seconds.values())
+            lines.append(f"| {label} | {a:.2f} | {b:.2f} | {a / b:.2f}x |")
+    return lines
+
+
+def training_table(repeats: int) -> list[str]:
+    """Seconds per training step of each stage, contiguous against channels-last."""
+    config = model_config("small")
+    shapes = {"vae-a": (8, 128), "vae-b": (8, 128), "mapping": (4, 192), "detector": (4, 256)}
+    lines = ["| stage | batch x crop | contiguous s/step | channels-last s/step | speed-up |"]
+    lines.append("|---|---|---:|---:|---:|")
+    for stage, (batch, crop) in shapes.items():
+        generator = torch.Generator().manual_seed(0)
+        images = {key: torch.rand(batch, 3, crop, crop, generator=generator) * 2 - 1 for key in ("degraded", "clean")}
+        mask = (torch.rand(batch, 1, crop, crop, generator=generator) > 0.98).float()
+        built = {}
+        for flag in (False, True):
+            torch.manual_seed(0)
+            vaes = (VAE(config.vae), VAE(config.vae)) if stage == "mapping" else None
+            built[flag] = stages.build(stage, config, 2e-4, torch.device("cpu"), vaes=vaes, channels_last=flag)
+        seconds: dict[bool, list[float]] = {False: [], True: []}
+        for run in range(repeats + 1):
+            for flag, trainer in built.items():
+                layout = trainer.layout
+                given = {key: value.contiguous(memory_format=layout) for key, value in {**images, "mask": mask}.items()}
+                started = time.perf_counter()
+                trainer.step(given)
+                if run:
+                    seconds[flag].append(time.perf_counter() - started)
+        a, b = statistics.median(seconds[False]), statistics.median(seconds[True])
+        lines.append(f"| {stage} | {batch} x {crop}² | {a:.2f} | {b:.2f} | {a / b:.2f}x |")
+    return lines
 
 
 def child(weights: str | None, width: int, height: int, channels_last: bool, repeats: int, out: str) -> None:
@@ -52,8 +125,7 @@ def child(weights: str | None, width: int, height: int, channels_last: bool, rep
         restorer.restore(photo)
         seconds.append(time.perf_counter() - started)
     np.save(out, restored.image)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB
-    print(json.dumps({"seconds": statistics.median(seconds), "peak": peak}))
+    print(json.dumps({"seconds": statistics.median(seconds), "peak": peak_mib()}))
 
 
 def main() -> None:
@@ -61,12 +133,19 @@ def main() -> None:
     parser.add_argument("--weights", help="a `restore export` file (default: random `small` weights)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--train", action="store_true", help="time training steps instead of restorations")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.train:
+        torch.set_num_threads(args.threads)
+        print("\n".join(training_table(args.repeats)))
+        return
     if args.child:
         width, height, channels_last = map(int, args.child[1:4])
         child(args.child[0] or None, width, height, bool(channels_last), args.repeats, args.child[4])
         return
+    torch.set_num_threads(args.threads)
+    print("\n".join(networks_table(args.weights, args.repeats)) + "\n")
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     print(f"| photo | layout | seconds (median of {args.repeats}) | peak RSS MiB |")
     print("|---|---|---:|---:|")
@@ -81,8 +160,8 @@ def main() -> None:
                 images.append(np.load(out).astype(int))
             rows[layout] = json.loads(done.stdout.splitlines()[-1])
             print(f"| {label} | {layout} | {rows[layout]['seconds']:.2f} | {rows[layout]['peak']:.0f} |")
-        ratio = rows["contiguous"]["seconds"] / rows["channels-last"]["seconds"]
-        memory = rows["channels-last"]["peak"] / rows["contiguous"]["peak"]
+        ratio = rows["contiguous"]["seconds"] / rows["as shipped"]["seconds"]
+        memory = rows["as shipped"]["peak"] / rows["contiguous"]["peak"]
         difference = np.abs(images[0] - images[1]).max()
         print(f"| {label} | speed-up {ratio:.2f}x, memory ratio {memory:.2f}, largest difference {difference} | | |")
 

@@ -38,6 +38,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from memory import peak_mib, resident_mib
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -154,14 +155,6 @@ def restore_photo(vae_a: VAE, mapping: Mapping, vae_b: VAE, photo: torch.Tensor,
     return vae_b.decode(mapping(vae_a.encode(photo), mask))
 
 
-def _memory(field: str) -> float:
-    """A field of /proc/self/status in MiB (VmRSS: resident now; VmHWM: peak resident)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    raise KeyError(field)
-
-
 def inference_child(preset: str, width: int, height: int) -> None:
     """Runs in a fresh process (see `inference_table`); prints one JSON line."""
     torch.manual_seed(0)
@@ -171,12 +164,12 @@ def inference_child(preset: str, width: int, height: int) -> None:
     mask = scratch_mask(height, width)
     with torch.inference_mode():
         restore_photo(vae_a, mapping, vae_b, photo[..., :64, :64], mask[..., :64, :64])  # warm-up
-        before = _memory("VmRSS")
+        before = resident_mib()
         start = time.perf_counter()
         restore_photo(vae_a, mapping, vae_b, photo, mask)
         seconds = time.perf_counter() - start
     holes = nn.functional.adaptive_max_pool2d(mask, (height // DOWNSCALE, width // DOWNSCALE)).mean().item()
-    result = {"seconds": seconds, "peak": _memory("VmHWM"), "before": before, "holes": holes}
+    result = {"seconds": seconds, "peak": peak_mib(), "before": before, "holes": holes}
     print(json.dumps(result))
 
 

@@ -13,8 +13,10 @@
 3. encodes with VAE A, maps the latent with T (through the partial nonlocal block when there is a mask,
    without it otherwise) and decodes with VAE B.
 
-On the CPU the networks and the photo are in channels-last layout, which oneDNN's convolutions take without
-reordering every activation (`python benchmarks/restore_layout.py`; the outputs differ by float rounding).
+On the CPU the VAEs and the mapping run in channels-last layout, which oneDNN's convolutions take without
+reordering every activation; the detector, whose instance norms and narrow convolutions run slower so, stays
+contiguous (`CHANNELS_LAST`, measured by `python benchmarks/restore_layout.py`; outputs differ by float
+rounding only).
 
 Memory stays bounded on large photos: a photo of more than `max_pixels` runs the detector and both VAEs in
 tiles with the result of a single pass (`restore.tiling`: global instance-norm statistics, halos measured
@@ -61,6 +63,9 @@ MAX_PIXELS = 1_600_000
 #: pixel of the VAEs and mapping (measured at 2 MP: +1.35 GB against +2.0 GB), so it tiles only above
 #: 1.5x the budget, sparing its costly exact tiling (one pass per instance norm) on mid-sized photos.
 BUDGET_SCALE = {"detector": 1.5, "encoder": 1.0, "decoder": 1.0}
+#: The networks that run channels-last on the CPU: VAE A's encoder 1.07 -> 0.80 s, VAE B's decoder 1.79 -> 1.47 s,
+#: the mapping unchanged (2.0 s), the detector 2.23 -> 2.95 s, so it is left out (v26 on a 1 MP photo, 2 threads).
+CHANNELS_LAST = ("vae_a", "vae_b", "mapping")
 #: Padding multiple: the detector's total stride (2^depth for the shipped configs; the VAEs need 4).
 MULTIPLE = 8
 
@@ -134,15 +139,19 @@ class Restorer:
         max_pixels: int = MAX_PIXELS,
         channels_last: bool | None = None,
     ) -> None:
-        """`channels_last`: the networks' memory layout; None picks it on the CPU only, where it was measured."""
+        """`channels_last`: run `CHANNELS_LAST` channels-last (None: on the CPU only, where it was measured)."""
         if max_pixels < 64 * 64:
             raise RestoreError(f"max_pixels must be at least {64 * 64}, got {max_pixels}")
         self.config = config
         self.device = device
         channels_last = device.type == "cpu" if channels_last is None else channels_last
-        self.layout = torch.channels_last if channels_last else torch.contiguous_format
+        self.layouts = {
+            name: torch.channels_last if channels_last and name in CHANNELS_LAST else torch.contiguous_format
+            for name in nets
+        }
         self.nets = {
-            name: net.to(device, memory_format=self.layout).eval().requires_grad_(False) for name, net in nets.items()
+            name: net.to(device, memory_format=self.layouts[name]).eval().requires_grad_(False)
+            for name, net in nets.items()
         }
         self.max_pixels = max_pixels
         self._halos: dict[str, int] = {}
@@ -190,6 +199,7 @@ class Restorer:
 
     def _restore(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         vae_a, vae_b = self.nets["vae_a"], self.nets["vae_b"]
+        x = x.contiguous(memory_format=self.layouts["vae_a"])
         latent = self._tiled("encoder", vae_a.encode, vae_a, x, 1)
         mapped = self.nets["mapping"](latent, mask)
         del latent
@@ -203,7 +213,7 @@ class Restorer:
         rgb = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
         x = torch.from_numpy(np.array(rgb, order="C")).to(self.device).permute(2, 0, 1)[None].float()
         self._measure_halos(rgb.shape[0] * rgb.shape[1] > self.max_pixels)
-        return pad_to_multiple(x / 127.5 - 1, MULTIPLE, minimum=2 * MULTIPLE).contiguous(memory_format=self.layout)
+        return pad_to_multiple(x / 127.5 - 1, MULTIPLE, minimum=2 * MULTIPLE)
 
     def detect(self, image: np.ndarray) -> np.ndarray:
         """Scratch probability, float32 (H, W), of a uint8 (H, W) or (H, W, 3) photo."""

@@ -95,6 +95,10 @@ class Stage:
     module, `step` and `evaluate`; `columns` names the sample grid's columns."""
 
     columns: tuple[str, ...]
+    #: Whether `build` puts the stage channels-last on the CPU, where oneDNN's convolutions then skip their
+    #: per-layer reorders: the VAE and mapping stages step about a tenth faster so, the detector's instance
+    #: norms and narrow convolutions slower (`python benchmarks/restore_layout.py --train`).
+    channels_last_on_cpu = False
 
     def __init__(self, modules: dict[str, nn.Module], lr: float, device: torch.device, weights: Weights) -> None:
         self.modules = {name: module.to(device) for name, module in modules.items()}
@@ -102,6 +106,17 @@ class Stage:
             name: torch.optim.Adam(module.parameters(), lr=lr, betas=BETAS) for name, module in self.modules.items()
         }
         self.weights = weights
+        self.layout = torch.contiguous_format  # of the networks, and of the batches they are given
+
+    def networks(self) -> list[nn.Module]:
+        """Every network the stage runs: its trainable modules and any frozen ones."""
+        return list(self.modules.values())
+
+    def set_layout(self, layout: torch.memory_format) -> None:
+        """Put every network in `layout` (before `wrap`); batches follow `self.layout`. Only the speed changes."""
+        self.layout = layout
+        for net in self.networks():
+            net.to(memory_format=layout)
 
     def wrap(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
         """Replace each module by `wrap(module)` (DistributedDataParallel); optimisers keep the parameters."""
@@ -242,6 +257,7 @@ class VAEStage(Stage):
     latent space that the mapping is trained on."""
 
     columns = ("input", "output")
+    channels_last_on_cpu = True
 
     def __init__(
         self, stage: str, config: ModelConfig, lr: float, device: torch.device, weights: Weights, real_old: bool
@@ -299,6 +315,7 @@ class MappingStage(Stage):
     clean. The mask is the generated scratch mask, which the partial nonlocal block fills."""
 
     columns = ("input", "mask", "output", "target")
+    channels_last_on_cpu = True
 
     def __init__(
         self, config: ModelConfig, lr: float, device: torch.device, weights: Weights, vae_a: nn.Module, vae_b: nn.Module
@@ -308,6 +325,9 @@ class MappingStage(Stage):
             modules["discriminator"] = MultiScalePatchGAN(config.discriminator, 2 * config.vae.in_channels)
         super().__init__(modules, lr, device, weights)
         self.vae_a, self.vae_b = (vae.to(device).eval().requires_grad_(False) for vae in (vae_a, vae_b))
+
+    def networks(self) -> list[nn.Module]:
+        return [*super().networks(), self.vae_a, self.vae_b]
 
     def _restore(self, mapping: nn.Module, degraded: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         with torch.no_grad():
@@ -421,15 +441,22 @@ def build(
     weights: Weights = Weights(),  # noqa: B008 (frozen, so one shared default is safe)
     real_old: bool = False,
     vaes: tuple[nn.Module, nn.Module] | None = None,
+    channels_last: bool | None = None,
 ) -> Stage:
     """Stage `stage` of `config`, freshly initialised from torch's RNG, on `device`. `real_old`: vae-a gets a
-    latent discriminator; `vaes`: the trained (VAE A, VAE B) that the mapping stage needs."""
+    latent discriminator; `vaes`: the trained (VAE A, VAE B) that the mapping stage needs; `channels_last`:
+    the networks' layout (None: `Stage.channels_last_on_cpu` on the CPU, contiguous elsewhere)."""
+    built: Stage
     if stage in ("vae-a", "vae-b"):
-        return VAEStage(stage, config, lr, device, weights, real_old and stage == "vae-a")
-    if stage == "mapping":
+        built = VAEStage(stage, config, lr, device, weights, real_old and stage == "vae-a")
+    elif stage == "mapping":
         if vaes is None:
             raise ValueError("the mapping stage needs the trained VAE A and VAE B")
-        return MappingStage(config, lr, device, weights, *vaes)
-    if stage == "detector":
-        return DetectorStage(config, lr, device, weights)
-    raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
+        built = MappingStage(config, lr, device, weights, *vaes)
+    elif stage == "detector":
+        built = DetectorStage(config, lr, device, weights)
+    else:
+        raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
+    if built.channels_last_on_cpu and device.type == "cpu" if channels_last is None else channels_last:
+        built.set_layout(torch.channels_last)
+    return built

@@ -177,8 +177,16 @@ def _json_safe(value: Any) -> Any:
     return [_json_safe(v) for v in value] if isinstance(value, (tuple, list)) else value
 
 
-def _to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    return {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
+def _to(
+    batch: dict[str, Any], device: torch.device, layout: torch.memory_format = torch.contiguous_format
+) -> dict[str, Any]:
+    """A batch on `device`, its images in the stage's memory `layout`."""
+    return {
+        k: v.to(device, non_blocking=True, memory_format=layout if v.ndim == 4 else torch.preserve_format)
+        if isinstance(v, Tensor)
+        else v
+        for k, v in batch.items()
+    }
 
 
 def _read(folder: Path, name: str | None = None) -> tuple[str, dict[str, Tensor], dict[str, Any]]:
@@ -262,13 +270,13 @@ class Trainer:
             samples = [held[i] for i in range(min(VALIDATION_SAMPLES, len(held)))]
         except ValueError as exc:  # DataError, SourceError, PresetError: they name the folder or preset
             raise TrainError(str(exc)) from None
-        self.validation = _to(default_collate(samples), device)
         self.vaes: dict[str, str] = {}  # mapping: the VAE checkpoints it trains between
         vaes = self._load_vaes(resumed[2] if resumed else {}) if o.stage == "mapping" else None
         weights = loss_weights(o)
         if resumed and resumed[2].get("weights", asdict(weights)) != asdict(weights):
             raise TrainError(f"{self.folder}: trained with other loss weights; resume with the same --loss-weight")
         self.stage = stages.build(o.stage, self.config, o.lr, device, weights, old is not None, vaes)
+        self.validation = _to(default_collate(samples), device, self.stage.layout)
         self.streams = {"data": distributed.BatchStream(data, o.batch, o.seed, self.context, o.workers)}
         if old is not None:
             self.streams["real_old"] = distributed.BatchStream(old, o.batch, o.seed + 1, self.context, o.workers)
@@ -294,7 +302,7 @@ class Trainer:
             except ValueError as exc:
                 raise TrainError(str(exc)) from None
             samples = [data[i] for i in range(min(INITIALISE_SAMPLES, len(data)))]
-            return _to(default_collate(samples), self.context.device)
+            return _to(default_collate(samples), self.context.device, self.stage.layout)
 
         self.initialised = self.stage.initialise(load)
 
@@ -387,8 +395,9 @@ class Trainer:
                 start = time.perf_counter()
                 lr = learning_rate(self.step, o)
                 self.stage.set_lr(lr)
-                batch = _to(next(self.streams["data"]), device)
-                old = _to(next(self.streams["real_old"]), device) if "real_old" in self.streams else None
+                layout = self.stage.layout
+                batch = _to(next(self.streams["data"]), device, layout)
+                old = _to(next(self.streams["real_old"]), device, layout) if "real_old" in self.streams else None
                 self.losses = distributed.mean_over_ranks(self.stage.step(batch, old), self.context)
                 self.step += 1
                 seconds = time.perf_counter() - start

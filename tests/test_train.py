@@ -139,6 +139,30 @@ def test_loss_falls_on_a_fixed_batch(pairs: Path, stage: str) -> None:
     assert last < 0.7 * first, losses
 
 
+@pytest.mark.parametrize("stage", ORDER)
+def test_channels_last_changes_speed_not_training(pairs: Path, stage: str) -> None:
+    """On the CPU the VAE and mapping stages train channels-last (frozen VAEs included), the detector does
+    not; a few steps in either layout give the same losses and weights up to float rounding."""
+    config = model_config("tiny")
+    batch = torch.utils.data.default_collate([PairsDataset(pairs, crop=32, seed=0)[i] for i in range(4)])
+    runs = []
+    for channels_last in (None, False):
+        torch.manual_seed(0)
+        vaes = (VAE(config.vae), VAE(config.vae)) if stage == "mapping" else None
+        trainer = stages.build(stage, config, 2e-3, torch.device("cpu"), vaes=vaes, channels_last=channels_last)
+        runs.append((trainer, [trainer.step(batch) for _ in range(3)]))
+    (default, default_losses), (contiguous, contiguous_losses) = runs
+    kernels = [p for net in default.networks() for p in net.parameters() if p.ndim == 4 and min(p.shape) > 1]
+    assert kernels and all(p.is_contiguous(memory_format=torch.channels_last) for p in kernels) == (stage != "detector")
+    assert len(default.networks()) == len(default.modules) + (2 if stage == "mapping" else 0)
+    for a, b in zip(default_losses, contiguous_losses, strict=True):
+        for name in a:
+            torch.testing.assert_close(a[name], b[name], rtol=1e-3, atol=1e-5)
+    network = stages.NETWORKS[stage]
+    for key, value in default.modules[network].state_dict().items():
+        torch.testing.assert_close(value, contiguous.modules[network].state_dict()[key], rtol=1e-3, atol=1e-5)
+
+
 def test_detector_dice_weight_adds_the_dice_loss(pairs: Path) -> None:
     torch.manual_seed(0)
     config = model_config("tiny")

@@ -36,6 +36,7 @@ from skimage.metrics import peak_signal_noise_ratio
 
 from degrade.dataset import prepare
 from degrade.sources import load_image
+from degrade.writer import atomic_write
 from restore import checkpoint
 from restore.export import export
 from restore.pipeline import Restorer
@@ -100,14 +101,16 @@ def main() -> None:
         for name, photo in stop_photos(args.debs).items()
         for repeat in range(REPEATS)
     ]
-    scores = {}
+    scores, files = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for step in mapping_steps(args.run):
-            path = export(args.run, Path(tmp) / f"{checkpoint.stem(step)}.safetensors", half=True, mapping_step=step)
-            scores[step] = mean_gain(path, cases)
+            files[step] = Path(tmp) / f"{checkpoint.stem(step)}.safetensors"
+            export(args.run, files[step], half=True, mapping_step=step)
+            scores[step] = mean_gain(files[step], cases)
             print(f"mapping step {step:>6}: mean gain {scores[step]:+.3f} dB on {len(cases)} stop-set renders")
-    best = max(scores, key=lambda step: (scores[step], step))
-    export(args.run, args.out, half=True, mapping_step=best)
+        best = max(scores, key=lambda step: (scores[step], step))
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(args.out, files[best].read_bytes())  # the very file that was scored
     print(f"picked step {best} ({scores[best]:+.3f} dB); wrote {args.out}")
 
 

@@ -108,15 +108,16 @@ def main() -> None:
         command += ["--out", str(run_dir), "--steps", str(steps), "--batch", str(batch), "--crop", str(crop)]
         command += ["--checkpoint-every", "250", "--validate-every", "500", "--seed", "0", *extra]
         command += ["--device", args.device, "-q"]
-        if latest(run_dir / stage) is not None:
+        if reached(stage) is not None:
             command.append("--resume")  # a fresh start into a folder with checkpoints is refused
         return run(command, threads=threads)
 
-    def finished(stage: str, steps: int) -> bool:
-        return latest(run_dir / stage) is not None and read_meta(run_dir / stage)[1]["step"] >= steps
+    def reached(stage: str) -> int | None:
+        """The step of the stage's latest checkpoint, None before its first."""
+        return read_meta(run_dir / stage)[1]["step"] if latest(run_dir / stage) is not None else None
 
     for recipes in ROUNDS:
-        todo = [recipe for recipe in recipes if not finished(recipe[0], recipe[2])]
+        todo = [recipe for recipe in recipes if (reached(recipe[0]) or 0) < recipe[2]]
         threads = args.threads or max(1, (os.cpu_count() or 1) // max(1, len(todo)))
         wait_all([train(*recipe, threads) for recipe in todo])
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -93,8 +93,11 @@ class VAE(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(reconstruction, latent mean, latent decoded). In training mode the decoded latent is the mean
-        plus `latent_noise` * N(0, 1) noise (drawn from torch's RNG on the input's device); in eval mode it
-        is the mean itself, so evaluation is deterministic."""
+        plus `latent_noise` * N(0, 1) noise (drawn from torch's RNG on the input's device, in NCHW order
+        whatever the layout, so a channels-last run draws the same noise); in eval mode it is the mean itself,
+        so evaluation is deterministic."""
         mean = self.encode(x)
-        used = mean + self.config.latent_noise * torch.randn_like(mean) if self.training else mean
+        if not self.training:
+            return self.decode(mean), mean, mean
+        used = mean + self.config.latent_noise * torch.randn(mean.shape, dtype=mean.dtype, device=mean.device)
         return self.decode(used), mean, used

@@ -42,9 +42,9 @@ their harmonic mean), the convention of thin-structure benchmarks (crack and edg
 one-pixel offset of a 1-2 px scratch is not a miss. The goal is judged on the strict pixel score.
 
 `--timing` restores one wallpaper at 1 and 2 megapixels in a fresh process with 2 torch threads: median
-seconds of 3 runs after a warm-up, and the process's peak resident memory (VmHWM, `benchmarks/memory.py`, in
-MB of 10^6 bytes, torch and the weights included; until this stop it read `ru_maxrss`, which also counts the
-evaluating parent's memory). A goals table puts the issue's targets beside the measurements.
+seconds of 3 runs after a warm-up, and the process's own peak resident memory (VmHWM, `benchmarks/memory.py`,
+in MB of 10^6 bytes, torch and the weights included; not `ru_maxrss`, which also counts the evaluating
+parent). A goals table puts the issue's targets beside the measurements.
 
 Writes a Markdown report (`--out`), before/after strips of three suite images (`--images`: the three
 `old-photo` samples with the most ground-truth damage, chosen before any method runs) and prints the main

@@ -32,82 +32,96 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
+from typing import TypeVar
 
 import cv2
 import numpy as np
 import torch
 from memory import peak_mib
 from skimage import data
+from torch import nn
 
 from restore import stages
-from restore.config import model_config
+from restore.config import ModelConfig, model_config
 from restore.export import build_networks, load_model
 from restore.nets.vae import VAE
 from restore.pipeline import THRESHOLD, Restorer
 
 SIZES = {"1 MP": (1155, 866), "2 MP": (1633, 1225)}  # as benchmarks/model_card.py's timing
 LAYOUTS = {"contiguous": False, "as shipped": True}
+K = TypeVar("K")
+
+
+def model(weights: str | None) -> tuple[ModelConfig, dict[str, nn.Module]]:
+    """The model in `weights`, or the `small` config's networks freshly initialised."""
+    return load_model(weights) if weights else (model_config("small"), build_networks(model_config("small")))
+
+
+def alternating_medians(
+    calls: dict[K, Callable[[], object]], repeats: int, before: Callable[[K], object] = lambda key: None
+) -> dict[K, float]:
+    """Median seconds of each call over `repeats` rounds after a warm-up round, `before(key)` (untimed) ahead
+    of each; the calls alternate within each round, so that drift in the machine's speed falls on all alike."""
+    seconds: dict[K, list[float]] = {key: [] for key in calls}
+    for round_ in range(repeats + 1):
+        for key, call in calls.items():
+            before(key)
+            started = time.perf_counter()
+            call()
+            if round_:
+                seconds[key].append(time.perf_counter() - started)
+    return {key: statistics.median(timed) for key, timed in seconds.items()}
 
 
 def networks_table(weights: str | None, repeats: int) -> list[str]:
     """Seconds of each network on a 1 MP photo in both layouts (the mapping with the detected mask)."""
-    config, nets = load_model(weights) if weights else (model_config("small"), build_networks(model_config("small")))
-    restorer = Restorer(config, nets, torch.device("cpu"), channels_last=False)
+    restorer = Restorer(*model(weights), torch.device("cpu"), channels_last=False)
     photo = cv2.resize(data.astronaut(), SIZES["1 MP"], interpolation=cv2.INTER_AREA)
-    x = restorer._prepare(photo)
     nets = restorer.nets
+    layouts = (torch.contiguous_format, torch.channels_last)
+    lines = ["| network | contiguous s | channels-last s | speed-up |", "|---|---:|---:|---:|"]
     with torch.inference_mode():
+        x = restorer._prepare(photo)
         mask = (restorer._probability(x) >= THRESHOLD).float()
+        hole = mask if mask.any() else None
         latent = nets["vae_a"].encode(x)
         calls = {
-            "detector": (nets["detector"], lambda: restorer._probability(x)),
-            "vae_a (encoder)": (nets["vae_a"], lambda: nets["vae_a"].encode(x)),
-            "mapping": (nets["mapping"], lambda: nets["mapping"](latent, mask if mask.any() else None)),
-            "vae_b (decoder)": (nets["vae_b"], lambda: nets["vae_b"].decode(latent)),
+            "detector": ("detector", x, restorer._probability),
+            "vae_a (encoder)": ("vae_a", x, nets["vae_a"].encode),
+            "mapping": ("mapping", latent, lambda z: nets["mapping"](z, hole)),
+            "vae_b (decoder)": ("vae_b", latent, nets["vae_b"].decode),
         }
-        lines = ["| network | contiguous s | channels-last s | speed-up |", "|---|---:|---:|---:|"]
-        for label, (net, call) in calls.items():
-            seconds: dict[torch.memory_format, list[float]] = {torch.contiguous_format: [], torch.channels_last: []}
-            for run in range(repeats + 1):  # the layouts alternate, so that drift in the machine's speed cancels
-                for layout, timed in seconds.items():
-                    net.to(memory_format=layout)
-                    x, latent = x.contiguous(memory_format=layout), latent.contiguous(memory_format=layout)
-                    started = time.perf_counter()
-                    call()
-                    if run:  # the first round warms up
-                        timed.append(time.perf_counter() - started)
+        for label, (name, given, call) in calls.items():
+            arranged = {layout: partial(call, given.contiguous(memory_format=layout)) for layout in layouts}
+            net = nets[name]
+            a, b = alternating_medians(arranged, repeats, lambda layout, net=net: net.to(memory_format=layout)).values()
             net.to(memory_format=torch.contiguous_format)
-            x, latent = x.contiguous(), latent.contiguous()
-            a, b = (statistics.median(timed) for timed in seconds.values())
             lines.append(f"| {label} | {a:.2f} | {b:.2f} | {a / b:.2f}x |")
     return lines
 
 
+def training_step(stage: str, images: dict[str, torch.Tensor], channels_last: bool) -> Callable[[], object]:
+    """One training step of a fresh `small` stage in the given layout, on `images` arranged to match."""
+    torch.manual_seed(0)
+    config = model_config("small")
+    vaes = (VAE(config.vae), VAE(config.vae)) if stage == "mapping" else None
+    trainer = stages.build(stage, config, 2e-4, torch.device("cpu"), vaes=vaes, channels_last=channels_last)
+    return partial(trainer.step, {key: value.contiguous(memory_format=trainer.layout) for key, value in images.items()})
+
+
 def training_table(repeats: int) -> list[str]:
     """Seconds per training step of each stage, contiguous against channels-last."""
-    config = model_config("small")
     shapes = {"vae-a": (8, 128), "vae-b": (8, 128), "mapping": (4, 192), "detector": (4, 256)}
     lines = ["| stage | batch x crop | contiguous s/step | channels-last s/step | speed-up |"]
     lines.append("|---|---|---:|---:|---:|")
     for stage, (batch, crop) in shapes.items():
         generator = torch.Generator().manual_seed(0)
         images = {key: torch.rand(batch, 3, crop, crop, generator=generator) * 2 - 1 for key in ("degraded", "clean")}
-        mask = (torch.rand(batch, 1, crop, crop, generator=generator) > 0.98).float()
-        built = {}
-        for flag in (False, True):
-            torch.manual_seed(0)
-            vaes = (VAE(config.vae), VAE(config.vae)) if stage == "mapping" else None
-            built[flag] = stages.build(stage, config, 2e-4, torch.device("cpu"), vaes=vaes, channels_last=flag)
-        seconds: dict[bool, list[float]] = {False: [], True: []}
-        for run in range(repeats + 1):
-            for flag, trainer in built.items():
-                layout = trainer.layout
-                given = {key: value.contiguous(memory_format=layout) for key, value in {**images, "mask": mask}.items()}
-                started = time.perf_counter()
-                trainer.step(given)
-                if run:
-                    seconds[flag].append(time.perf_counter() - started)
-        a, b = statistics.median(seconds[False]), statistics.median(seconds[True])
+        images["mask"] = (torch.rand(batch, 1, crop, crop, generator=generator) > 0.98).float()
+        steps = {flag: training_step(stage, images, flag) for flag in (False, True)}
+        a, b = alternating_medians(steps, repeats).values()
         lines.append(f"| {stage} | {batch} x {crop}² | {a:.2f} | {b:.2f} | {a / b:.2f}x |")
     return lines
 
@@ -115,8 +129,7 @@ def training_table(repeats: int) -> list[str]:
 def child(weights: str | None, width: int, height: int, channels_last: bool, repeats: int, out: str) -> None:
     """In a fresh process: time one layout on one size; prints a JSON line, saves the restoration to `out`."""
     torch.manual_seed(0)
-    config, nets = load_model(weights) if weights else (model_config("small"), build_networks(model_config("small")))
-    restorer = Restorer(config, nets, torch.device("cpu"), channels_last=channels_last)
+    restorer = Restorer(*model(weights), torch.device("cpu"), channels_last=channels_last)
     photo = cv2.resize(data.astronaut(), (width, height), interpolation=cv2.INTER_AREA)
     restored = restorer.restore(photo)  # warm-up
     seconds = []

@@ -457,6 +457,8 @@ def build(
         built = DetectorStage(config, lr, device, weights)
     else:
         raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
-    if built.channels_last_on_cpu and device.type == "cpu" if channels_last is None else channels_last:
+    if channels_last is None:
+        channels_last = built.channels_last_on_cpu and device.type == "cpu"
+    if channels_last:
         built.set_layout(torch.channels_last)
     return built

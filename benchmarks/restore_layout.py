@@ -6,8 +6,9 @@
 oneDNN's convolutions work in a blocked channels-last layout; with NCHW tensors every convolution reorders
 its input and output. Which layout is faster depends on the network, so this prints two tables:
 
-1. each network alone on a 1 MP photo, in both layouts (median seconds after a warm-up, one process): the
-   evidence for `restore.pipeline.CHANNELS_LAST`, the networks `Restorer` runs channels-last on the CPU;
+1. each network alone on a 1 MP photo, in both layouts (one process, the layouts alternating, median seconds
+   after a warm-up round): the evidence for `restore.pipeline.CHANNELS_LAST`, the networks `Restorer` runs
+   channels-last on the CPU;
 2. `Restorer.restore` (scratches "auto") as shipped against every network contiguous, for a 1 and a 2
    megapixel photo (the model card's timing sizes; 2 MP runs the VAEs in tiles): median seconds, the peak
    resident memory of a fresh process per layout, their ratios, and the largest difference between the
@@ -144,8 +145,8 @@ def child(weights: str | None, width: int, height: int, channels_last: bool, rep
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", help="a `restore export` file (default: random `small` weights)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per variant after a warm-up (default 3)")
     parser.add_argument("--train", action="store_true", help="time training steps instead of restorations")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
